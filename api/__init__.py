@@ -1,0 +1,1 @@
+"""The platform REST API (aiohttp): providers, privacy officers, operator, standard location APIs."""

@@ -1,0 +1,1 @@
+"""Geofence engine: fence index, presence state, transitions, promotion triggers."""

@@ -1,0 +1,1 @@
+"""LBS & consent platform core: settings, storage, subscribers, consent, messaging, location."""
