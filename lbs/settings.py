@@ -14,7 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     """Every external address, credential and tunable of the platform and its emulators."""
 
-    model_config = SettingsConfigDict(env_prefix="LBS_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="LBS_", extra="ignore", populate_by_name=True)
 
     # --- storage -------------------------------------------------------------------------------------------
     pg_port: int = Field(5432, description="Port of the local PostgreSQL the bootstrap uses or creates.")
@@ -85,3 +85,46 @@ class Settings(BaseSettings):
         """The same database for SQLAlchemy/alembic, through the asyncpg driver."""
         scheme, _, rest = self.database_url.partition("://")
         return f"postgresql+asyncpg://{rest}" if scheme in {"postgres", "postgresql"} else self.database_url
+
+    # --- LES / MLP (issue 4) ---
+    les_clients: dict[str, str] = Field(
+        {"demo": "demo"}, description="MLP clients the LES emulator accepts: client id -> password (JSON)."
+    )
+    les_push_allow_hosts: list[str] = Field(
+        ["127.0.0.1", "::1", "localhost"],
+        description="Hosts the LES emulator may push reports to (pushaddr); any other host is refused.",
+    )
+    les_privacy_url: str = Field(
+        "http://127.0.0.1:8080/v1/privacy/check", description="Platform privacy check the LES asks before disclosure."
+    )
+    les_privacy_timeout_s: float = Field(2.0, description="Timeout of one privacy check from the LES.")
+    privacy_internal_key: str = Field(
+        "dev-internal-key", description="Bearer credential the LES presents to the platform's /v1/privacy/check."
+    )
+    privacy_test_grants: list[tuple[str, str, str]] = Field(
+        [],
+        description="Test allow-list until the consent registry exists: [msisdn, application, exact|coarse] (JSON).",
+    )
+    les_coarse_h3_res: int = Field(7, description="H3 resolution of coarse positions (7: ~1.4 km cell edge).")
+    les_absent_share: float = Field(0.03, description="Share of the emulated population absent (handset off).")
+    les_latency_scale: float = Field(
+        0.1, description="Multiplier on nominal positioning latencies (cell 0.2 s, E-CID 0.5 s, A-GNSS 3 s); 0 = none."
+    )
+    les_slow_delay_s: float = Field(3.0, description="Extra delay of the LES emulator's 'slow' failure mode.")
+    les_max_body_bytes: int = Field(65_536, description="Largest MLP request the LES emulator parses.")
+    les_max_xml_depth: int = Field(32, description="Deepest element nesting the MLP parsers accept.")
+    les_max_msids: int = Field(1_000_000, description="Most subscribers one LES request may name (104 beyond).")
+    les_received_max: int = Field(1_000, description="Requests kept in the LES emulator's /sim/received log.")
+    les_tlrep_batch: int = Field(500, description="Positions per pushed tlrep document.")
+    les_push_timeout_s: float = Field(5.0, description="Timeout of one report push from the LES emulator.")
+    les_coord_format: str = Field("DMS", description="How the LES writes coordinates: DMS (spec examples) or DECIMAL.")
+    mlp_serviceid: str = Field("", description="MLP serviceid the platform presents to the LES (empty: none).")
+    mlp_retries: int = Field(2, description="Retries of an MLP request on transient errors only.")
+    mlp_retry_backoff_s: float = Field(0.1, description="First retry delay; doubles per retry.")
+    mlp_breaker_threshold: int = Field(5, description="Consecutive LES failures that open the circuit breaker.")
+    mlp_breaker_reset_s: float = Field(30.0, description="Time the open breaker fails fast before one trial call.")
+    mlp_push_url: str = Field(
+        "http://127.0.0.1:8080/mlp/push", description="pushaddr the platform gives the LES for slirep/tlrep reports."
+    )
+    mlp_max_push_bytes: int = Field(8_388_608, description="Largest pushed report document the platform parses.")
+    mlp_coarse_from_m: float = Field(1_000.0, description="Positions with accuracy at or above this are 'coarse'.")

@@ -1,0 +1,94 @@
+"""The platform's aiohttp application: ``create_app(settings)`` builds it; the CLI runs it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import aiohttp
+import redis.asyncio as aioredis
+import structlog
+from aiohttp import web
+
+from api import system, v1
+from api.keys import (
+    HTTP_SESSION_KEY,
+    MESSAGING_KEY,
+    METRICS_KEY,
+    MLP_CLIENT_KEY,
+    PG_POOL_KEY,
+    REDIS_KEY,
+    SETTINGS_KEY,
+)
+from api.middleware import error_middleware, metrics_middleware
+from api.openapi import OPENAPI_FRAGMENTS_KEY
+from api.privacy import OPENAPI_PATHS as PRIVACY_PATHS
+from api.privacy import setup_privacy_routes
+from lbs.db import create_pool
+from lbs.keywords import register_builtin
+from lbs.messaging.core import MessagingCore
+from lbs.messaging.router import KeywordRouter, Mo
+from lbs.metrics import Metrics
+from lbs.mlp import MlpClient
+from lbs.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+ROUTER_KEY = web.AppKey("keyword_router", KeywordRouter)
+
+
+async def _postgres(app: web.Application) -> AsyncIterator[None]:
+    pool = await create_pool(app[SETTINGS_KEY])
+    app[PG_POOL_KEY] = pool
+    yield
+    await pool.close()
+
+
+async def _redis(app: web.Application) -> AsyncIterator[None]:
+    client = aioredis.Redis.from_url(app[SETTINGS_KEY].redis_url)
+    app[REDIS_KEY] = client
+    yield
+    await client.aclose()
+
+
+async def _http_session(app: web.Application) -> AsyncIterator[None]:
+    session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=app[SETTINGS_KEY].mlp_timeout_s))
+    app[HTTP_SESSION_KEY] = session
+    app[MLP_CLIENT_KEY] = MlpClient(session, app[SETTINGS_KEY])
+    yield
+    await session.close()
+
+
+async def _messaging(app: web.Application) -> AsyncIterator[None]:
+    router = app[ROUTER_KEY]
+    register_builtin(router, app[MLP_CLIENT_KEY])
+    metrics = app[METRICS_KEY]
+
+    async def on_mo(mo: Mo) -> None:
+        keyword, reply = await router.dispatch(mo)
+        metrics.mo_received.labels(keyword).inc()
+        log.info("mo", source=mo.source, to=mo.destination, keyword=keyword)
+        if reply:
+            await core.send_mt(mo.source, reply, source=mo.destination)
+            metrics.mt_sent.inc()
+
+    core = MessagingCore(app[SETTINGS_KEY], on_mo)
+    app[MESSAGING_KEY] = core
+    if app[SETTINGS_KEY].smpp_enabled:
+        await core.start()
+    yield
+    await core.stop()
+
+
+def create_app(settings: Settings | None = None) -> web.Application:
+    """Build the platform app. No I/O here: every resource opens in its ``cleanup_ctx`` when the app starts."""
+    settings = settings or Settings()
+    app = web.Application(middlewares=[metrics_middleware, error_middleware], client_max_size=settings.max_body_bytes)
+    app[SETTINGS_KEY] = settings
+    app[METRICS_KEY] = Metrics()
+    app[ROUTER_KEY] = KeywordRouter(service_name="LBS " + settings.short_code)
+    app[OPENAPI_FRAGMENTS_KEY] = [PRIVACY_PATHS]
+    app.cleanup_ctx.extend([_postgres, _redis, _http_session, _messaging])
+    app.add_routes(system.routes)
+    app.add_routes(v1.routes)
+    setup_privacy_routes(app)
+    return app

@@ -1,0 +1,147 @@
+"""The ``lbs`` command: serve the platform, run the emulators, play the demo, manage the database and keys."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+import asyncpg
+import structlog
+from aiohttp import web
+
+from lbs.errors import LbsError
+from lbs.settings import Settings
+
+
+def _configure_logging(verbose: bool) -> None:
+    level = logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(message)s")
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(level))
+
+
+def _serve(settings: Settings) -> int:
+    from api.app import create_app
+
+    web.run_app(create_app(settings), host=settings.api_host, port=settings.api_port, print=None)
+    return 0
+
+
+def _les(settings: Settings) -> int:
+    from les_simulator.les.app import create_les_app
+
+    web.run_app(create_les_app(settings), host=settings.les_host, port=settings.les_port, print=None)
+    return 0
+
+
+def _smsc(settings: Settings) -> int:
+    from lbs.demo import serve_forever, start_smsc
+
+    async def main() -> None:
+        stop = await start_smsc(settings)
+        print(
+            f"SMSC emulator: SMPP on {settings.smsc_host}:{settings.smsc_port}, control on :{settings.smsc_control_port}"
+        )
+        try:
+            await serve_forever()
+        finally:
+            await stop()
+
+    asyncio.run(main())
+    return 0
+
+
+def _demo(settings: Settings, once: bool) -> int:
+    from lbs.demo import run_demo
+
+    return asyncio.run(run_demo(settings, once=once))
+
+
+def _db(settings: Settings, action: str) -> int:
+    from lbs import migrate
+
+    {"upgrade": migrate.upgrade, "downgrade": migrate.downgrade, "check": migrate.check}[action](settings.database_url)
+    print(f"database {action}: done")
+    return 0
+
+
+def _demo_data(settings: Settings) -> int:
+    from lbs.demo_data import load
+
+    async def main() -> dict[str, int]:
+        conn = await asyncpg.connect(settings.database_url)
+        try:
+            return await load(conn, settings)
+        finally:
+            await conn.close()
+
+    print(f"demo data: {asyncio.run(main())['subscribers']} subscribers, short code {settings.short_code}")
+    return 0
+
+
+def _keys_create(settings: Settings, role: str, name: str, provider: str | None) -> int:
+    from lbs.apikeys import create_key
+
+    async def main() -> str:
+        conn = await asyncpg.connect(settings.database_url)
+        try:
+            return await create_key(conn, role=role, name=name, provider=provider)
+        finally:
+            await conn.close()
+
+    token = asyncio.run(main())
+    print(token)
+    print("Store this key now: it is kept only as a hash and cannot be shown again.", file=sys.stderr)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lbs", description="LBS & consent platform")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve", help="run the platform API and its SMPP bind")
+    sub.add_parser("les", help="run the LES emulator (MLP over HTTP)")
+    sub.add_parser("smsc", help="run the SMSC emulator (SMPP) and its control API")
+    demo = sub.add_parser("demo", help="start everything in one process and play the live scenario")
+    demo.add_argument("--once", action="store_true", help="exit after the scenario (0 = it worked)")
+    sub.add_parser("demo-data", help="load the demo providers, applications, short code and subscribers")
+    db = sub.add_parser("db", help="database schema (alembic)")
+    db.add_argument("action", choices=["upgrade", "downgrade", "check"])
+    keys = sub.add_parser("keys", help="API keys")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    create = keys_sub.add_parser("create", help="create a key and print it once")
+    create.add_argument("--role", required=True, choices=["provider", "officer", "operator"])
+    create.add_argument("--name", required=True)
+    create.add_argument("--provider", help="provider name (role provider)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _configure_logging(args.verbose)
+    settings = Settings()
+    try:
+        if args.command == "serve":
+            return _serve(settings)
+        if args.command == "les":
+            return _les(settings)
+        if args.command == "smsc":
+            return _smsc(settings)
+        if args.command == "demo":
+            return _demo(settings, args.once)
+        if args.command == "demo-data":
+            return _demo_data(settings)
+        if args.command == "db":
+            return _db(settings, args.action)
+        return _keys_create(settings, args.role, args.name, args.provider)
+    except LbsError as err:
+        print(f"error: {err.message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,49 @@
+"""Demo data loaded by ``make setup`` (idempotent): providers, applications, short code 3311, 10,000 subscribers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+from lbs.settings import Settings
+
+DEMO_PROVIDERS = {"CityGuide": ["CITYGUIDE"], "PromoCity": ["PROMOCITY"]}
+# Belgian IMSIs: MCC 206, MNC 01, then the subscriber's index.
+IMSI_BASE = 206_010_000_000_000
+
+
+async def load(conn: asyncpg.Connection[Any], settings: Settings) -> dict[str, int]:
+    """Upsert the demo rows; running it again changes nothing. Returns how many subscribers exist."""
+    async with conn.transaction():
+        for provider, apps in DEMO_PROVIDERS.items():
+            provider_id = await conn.fetchval(
+                "INSERT INTO providers (name) VALUES ($1) ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name"
+                " RETURNING id",
+                provider,
+            )
+            for app in apps:
+                await conn.execute(
+                    "INSERT INTO applications (provider_id, name, description) VALUES ($1, $2, $3)"
+                    " ON CONFLICT (name) DO NOTHING",
+                    provider_id,
+                    app,
+                    f"Demo application {app}",
+                )
+        await conn.execute(
+            "INSERT INTO short_codes (code, system_id, throughput_tps) VALUES ($1, $2, 10) ON CONFLICT (code) DO NOTHING",
+            settings.short_code,
+            settings.smpp_system_id,
+        )
+        first = int(settings.les_first_msisdn.lstrip("+"))
+        await conn.execute(
+            "INSERT INTO subscribers (msisdn, imsi, language)"
+            " SELECT '+' || ($1::bigint + i)::text, ($2::bigint + i)::text,"
+            "        (ARRAY['fr', 'nl', 'en'])[1 + i % 3]"
+            " FROM generate_series(0, $3::int - 1) AS i ON CONFLICT (msisdn) DO NOTHING",
+            first,
+            IMSI_BASE,
+            settings.demo_subscribers,
+        )
+        count = await conn.fetchval("SELECT count(*) FROM subscribers")
+    return {"subscribers": int(count)}
