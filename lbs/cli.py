@@ -41,9 +41,8 @@ def _smsc(settings: Settings) -> int:
 
     async def main() -> None:
         stop = await start_smsc(settings)
-        print(
-            f"SMSC emulator: SMPP on {settings.smsc_host}:{settings.smsc_port}, control on :{settings.smsc_control_port}"
-        )
+        where = f"{settings.smsc_host}:{settings.smsc_port}, control on :{settings.smsc_control_port}"
+        print(f"SMSC emulator: SMPP on {where}")
         try:
             await serve_forever()
         finally:

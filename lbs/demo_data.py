@@ -31,7 +31,8 @@ async def load(conn: asyncpg.Connection[Any], settings: Settings) -> dict[str, i
                     f"Demo application {app}",
                 )
         await conn.execute(
-            "INSERT INTO short_codes (code, system_id, throughput_tps) VALUES ($1, $2, 10) ON CONFLICT (code) DO NOTHING",
+            "INSERT INTO short_codes (code, system_id, throughput_tps) VALUES ($1, $2, 10)"
+            " ON CONFLICT (code) DO NOTHING",
             settings.short_code,
             settings.smpp_system_id,
         )

@@ -92,12 +92,11 @@ class MessagingCore:
     async def start(self) -> None:
         self._runner = asyncio.create_task(self.esme.start(), name="esme")
 
-    async def wait_bound(self, timeout: float = 10.0) -> None:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while not self.bound:
-            if asyncio.get_running_loop().time() > deadline:
-                raise TimeoutError("SMPP bind not established")
-            await asyncio.sleep(0.02)
+    async def wait_bound(self, within_s: float = 10.0) -> None:
+        """Wait until the bind is up; TimeoutError after ``within_s``."""
+        async with asyncio.timeout(within_s):
+            while not self.bound:
+                await asyncio.sleep(0.02)
 
     async def stop(self) -> None:
         for task in list(self._tasks):
