@@ -13,7 +13,7 @@ from lbs.settings import Settings
 
 def _encode_geometry(geom: BaseGeometry) -> bytes:
     # EWKB with SRID 4326: everything we store is WGS84 lon/lat.
-    return shapely.to_wkb(shapely.set_srid(geom, 4326), include_srid=True)  # type: ignore[no-any-return]
+    return shapely.to_wkb(shapely.set_srid(geom, 4326), include_srid=True)
 
 
 def _decode_geometry(data: bytes) -> BaseGeometry:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,7 +22,7 @@ from lbs.settings import Settings
 
 log = structlog.get_logger(__name__)
 
-MoCallback = Callable[[Mo], Awaitable[None]]
+MoCallback = Callable[[Mo], Coroutine[Any, Any, None]]
 
 # aiosmpplib requires floats; a bind that sees nothing for this long sends enquire_link.
 ENQUIRE_LINK_INTERVAL_S = 30.0
@@ -47,7 +47,7 @@ def mo_from_deliver_sm(pdu: DeliverSm) -> Mo:
     )
 
 
-class _Hook(AbstractHook):
+class _Hook(AbstractHook):  # type: ignore[misc]  # aiosmpplib ships no type information
     def __init__(self, core: MessagingCore) -> None:
         self.core = core
 
@@ -87,7 +87,7 @@ class MessagingCore:
 
     @property
     def bound(self) -> bool:
-        return self.esme.session_state == SmppSessionState.BOUND_TRX
+        return bool(self.esme.session_state == SmppSessionState.BOUND_TRX)
 
     async def start(self) -> None:
         self._runner = asyncio.create_task(self.esme.start(), name="esme")
@@ -96,7 +96,7 @@ class MessagingCore:
         """Wait until the bind is up; TimeoutError after ``within_s``."""
         async with asyncio.timeout(within_s):
             while not self.bound:
-                await asyncio.sleep(0.02)
+                await asyncio.sleep(0.02)  # noqa: ASYNC110 - the ESME exposes no public bind event
 
     async def stop(self) -> None:
         for task in list(self._tasks):
@@ -116,7 +116,7 @@ class MessagingCore:
         except InvalidArgument as exc:
             log.warning("mo refused", reason=exc.message, source=pdu.source.number)
             return
-        task = asyncio.create_task(self.on_mo(mo), name=f"mo-{mo.source}")
+        task: asyncio.Task[None] = asyncio.create_task(self.on_mo(mo), name=f"mo-{mo.source}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
