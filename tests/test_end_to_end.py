@@ -1,0 +1,98 @@
+"""The walking skeleton over real sockets: handset -> SMSC emulator -> SMPP -> platform -> MLP -> LES -> SMS back."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import asyncpg
+import pytest
+import redis.asyncio as aioredis
+
+from lbs.demo import DEMO_HANDSET, Scenario, play_scenario, start_all, start_platform, start_smsc
+from lbs.settings import Settings
+
+
+@pytest.fixture
+async def stack(
+    settings: Settings, db: asyncpg.Connection[Any], redis_client: aioredis.Redis
+) -> AsyncIterator[Settings]:
+    stop = await start_all(settings)
+    try:
+        yield settings
+    finally:
+        await stop()
+
+
+@pytest.fixture
+async def scenario(stack: Settings) -> AsyncIterator[Scenario]:
+    async with aiohttp.ClientSession() as session:
+        yield Scenario(stack, session, out=lambda _: None)
+
+
+def metres(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    r = 6_371_000.0
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * r * math.asin(math.sqrt(a))
+
+
+async def test_live_scenario_passes(stack: Settings) -> None:
+    lines: list[str] = []
+    assert await play_scenario(stack, out=lines.append), "\n".join(lines)
+
+
+async def test_ping_gets_pong_from_the_short_code(scenario: Scenario) -> None:
+    await scenario.text("+32470000042", "ping", "PONG".__eq__)
+    inbox = await scenario.inbox("+32470000042")
+    assert [m["text"] for m in inbox] == ["PONG"]
+    assert inbox[0]["from"].lstrip("+") == scenario.settings.short_code
+
+
+async def test_unknown_keyword_gets_help(scenario: Scenario) -> None:
+    reply, _ = await scenario.text("+32470000043", "HELLO THERE", lambda t: "unknown" in t)
+    assert "PING" in reply and "WHERE" in reply
+
+
+async def test_where_answers_the_true_position_within_its_accuracy(scenario: Scenario) -> None:
+    truth = await scenario.true_position(DEMO_HANDSET)
+    reply, _ = await scenario.text(DEMO_HANDSET, "WHERE", lambda t: t.startswith(("You are near", "Sorry")))
+    m = re.match(r"You are near (-?\d+\.\d+), (-?\d+\.\d+) \(within (\d+(?:\.\d)?) (m|km)\)\.", reply)
+    assert m, reply
+    lat, lon = float(m[1]), float(m[2])
+    accuracy = float(m[3]) * (1000 if m[4] == "km" else 1)
+    # The LES reports a noisy position within its stated accuracy (rounded in the SMS).
+    assert metres(lat, lon, truth["lat"], truth["lon"]) <= accuracy * 1.05 + 60
+
+
+async def test_health_names_the_failed_part(
+    settings: Settings, db: asyncpg.Connection[Any], redis_client: aioredis.Redis
+) -> None:
+    stop_smsc = await start_smsc(settings)  # no LES started: the platform must say so
+    _, stop_platform = await start_platform(settings)
+    try:
+        async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{settings.api_port}/health") as r:
+            body = await r.json()
+            assert r.status == 503
+        assert body["code"] == "UNAVAILABLE" and "les" in body["message"]
+        assert body["checks"]["postgres"] == "ok" and body["checks"]["smpp"] == "ok"
+        assert body["checks"]["les"].startswith("failed")
+    finally:
+        await stop_platform()
+        await stop_smsc()
+
+
+async def test_health_ok_and_metrics_count_mo(stack: Settings, scenario: Scenario) -> None:
+    await scenario.text("+32470000044", "PING", "PONG".__eq__)
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"http://127.0.0.1:{stack.api_port}/health") as resp:
+            assert resp.status == 200, await resp.text()
+            assert set((await resp.json())["checks"].values()) == {"ok"}
+        async with session.get(f"http://127.0.0.1:{stack.api_port}/metrics") as resp:
+            text = await resp.text()
+    assert 'lbs_mo_received_total{keyword="PING"} 1.0' in text
+    assert "lbs_http_requests_total" in text
