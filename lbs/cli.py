@@ -122,6 +122,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     _configure_logging(args.verbose)
     settings = Settings()
     try:
+        if hasattr(args, "func"):  # subcommands that other parts register (e.g. billing)
+            return int(args.func(settings, args))
         if args.command == "serve":
             return _serve(settings)
         if args.command == "les":

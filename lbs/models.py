@@ -54,6 +54,7 @@ subscribers = sa.Table(
     sa.Column("imsi", sa.Text, nullable=True, unique=True),
     sa.Column("language", sa.Text, nullable=False, server_default="en"),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("location_paused_until", sa.DateTime(timezone=True), nullable=True),  # PAUSE 2H (revision 0002)
     sa.CheckConstraint("msisdn ~ '^\\+[1-9][0-9]{6,14}$'", name="subscribers_msisdn_check"),
     sa.CheckConstraint("language IN ('en', 'fr', 'nl')", name="subscribers_language_check"),
 )

@@ -10,7 +10,7 @@ from geoalchemy2 import alembic_helpers
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from lbs.models import metadata
+from lbs.schema import metadata
 from lbs.settings import Settings
 
 config = context.config

@@ -1,0 +1,1 @@
+"""Consent registry: per subscriber x application x purpose grants, append-only events, hash-chained audit."""

@@ -1,0 +1,122 @@
+"""Consent grants (projection), consent events and the audit log (append-only), retention policies.
+
+Revision ID: 0002
+Revises: 0001
+Create Date: 2026-11-25
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects.postgresql import JSONB
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+APPEND_ONLY = ("consent_events", "audit_log")
+
+
+def _ts(name: str, nullable: bool = False) -> sa.Column:
+    return sa.Column(name, sa.DateTime(timezone=True), nullable=nullable)
+
+
+def upgrade() -> None:
+    op.add_column("subscribers", _ts("location_paused_until", nullable=True))
+    op.create_table(
+        "consent_grants",
+        sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+        sa.Column("msisdn", sa.Text, sa.ForeignKey("subscribers.msisdn", ondelete="CASCADE"), nullable=False),
+        sa.Column(
+            "application_id", sa.BigInteger, sa.ForeignKey("applications.id", ondelete="CASCADE"), nullable=False
+        ),
+        sa.Column("purpose", sa.Text, nullable=False),
+        sa.Column("precision", sa.Text, nullable=False),
+        sa.Column("source", sa.Text, nullable=False),
+        sa.Column("proof", JSONB, nullable=False),
+        _ts("granted_at"),
+        _ts("expires_at"),
+        _ts("paused_until", nullable=True),
+        _ts("revoked_at", nullable=True),
+        _ts("updated_at"),
+        sa.UniqueConstraint("msisdn", "application_id", "purpose", name="consent_grants_subject_app_purpose_key"),
+        sa.CheckConstraint(
+            "purpose IN ('active_lookup', 'geofencing', 'marketing')", name="consent_grants_purpose_check"
+        ),
+        sa.CheckConstraint("precision IN ('exact', 'coarse')", name="consent_grants_precision_check"),
+        sa.CheckConstraint("source IN ('sms', 'api', 'officer')", name="consent_grants_source_check"),
+        sa.CheckConstraint("expires_at > granted_at", name="consent_grants_expiry_check"),
+    )
+    op.create_table(
+        "consent_events",
+        sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+        sa.Column("subject", sa.Text, nullable=False, index=True),
+        sa.Column("grant_id", sa.BigInteger, nullable=True),
+        sa.Column("application_id", sa.BigInteger, nullable=True),
+        sa.Column("purpose", sa.Text, nullable=True),
+        sa.Column("action", sa.Text, nullable=False),
+        sa.Column("precision", sa.Text, nullable=True),
+        sa.Column("source", sa.Text, nullable=False),
+        sa.Column("proof", JSONB, nullable=False),
+        _ts("expires_at", nullable=True),
+        _ts("paused_until", nullable=True),
+        _ts("occurred_at"),
+        sa.CheckConstraint(
+            "action IN ('request', 'grant', 'pause', 'resume', 'revoke', 'expire', 'erase')",
+            name="consent_events_action_check",
+        ),
+    )
+    op.create_table(
+        "audit_log",
+        sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+        sa.Column("subject", sa.Text, nullable=False),
+        sa.Column("seq", sa.Integer, nullable=False),
+        sa.Column("kind", sa.Text, nullable=False),
+        sa.Column("application_id", sa.BigInteger, nullable=True),
+        sa.Column("purpose", sa.Text, nullable=True),
+        sa.Column("precision", sa.Text, nullable=True),
+        sa.Column("grant_id", sa.BigInteger, nullable=True),
+        sa.Column("request_id", sa.Text, nullable=True),
+        sa.Column("actor", sa.Text, nullable=False),
+        sa.Column("details", JSONB, nullable=False),
+        _ts("occurred_at"),
+        sa.Column("prev_hash", sa.Text, nullable=False),
+        sa.Column("hash", sa.Text, nullable=False),
+        sa.UniqueConstraint("subject", "seq", name="audit_log_subject_seq_key"),
+        sa.CheckConstraint(
+            "kind IN ('disclosure', 'refusal', 'consent', 'access', 'erasure', 'retention')",
+            name="audit_log_kind_check",
+        ),
+    )
+    op.create_table(
+        "retention_policies",
+        sa.Column("data_class", sa.Text, primary_key=True),
+        sa.Column("retention_s", sa.Integer, nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+        sa.CheckConstraint("data_class IN ('positions', 'presence', 'message_bodies')", name="retention_class_check"),
+        sa.CheckConstraint("retention_s > 0", name="retention_positive_check"),
+    )
+    op.execute(
+        """
+        CREATE FUNCTION lbs_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          RAISE EXCEPTION '% is append-only: % refused', TG_TABLE_NAME, TG_OP USING ERRCODE = 'insufficient_privilege';
+        END $$
+        """
+    )
+    for table in APPEND_ONLY:
+        op.execute(
+            f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table}"
+            " FOR EACH ROW EXECUTE FUNCTION lbs_append_only()"
+        )
+
+
+def downgrade() -> None:
+    for table in APPEND_ONLY:
+        op.execute(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
+    op.execute("DROP FUNCTION IF EXISTS lbs_append_only()")
+    for table in ("retention_policies", "audit_log", "consent_events", "consent_grants"):
+        op.drop_table(table)
+    op.drop_column("subscribers", "location_paused_until")
