@@ -9,4 +9,4 @@ from __future__ import annotations
 from lbs.models import metadata
 
 __all__ = ["metadata"]
-import lbs.consent.tables  # noqa: E402, F401
+import lbs.consent.tables  # noqa: F401
