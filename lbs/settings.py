@@ -86,6 +86,22 @@ class Settings(BaseSettings):
         scheme, _, rest = self.database_url.partition("://")
         return f"postgresql+asyncpg://{rest}" if scheme in {"postgres", "postgresql"} else self.database_url
 
+    # --- SMSC emulator (issue 5) ---
+    smsc_system_id: str = Field("LBS-SMSC", description="system_id the SMSC emulator returns in bind responses.")
+    smsc_window: int = Field(10, description="Unanswered deliver_sm the SMSC emulator allows per bind (its window).")
+    smsc_response_timeout_s: float = Field(
+        10.0, description="How long the SMSC emulator waits for deliver_sm_resp before it queues the PDU again."
+    )
+    smsc_retry_s: float = Field(1.0, description="Delay before the SMSC emulator retries a temporarily refused PDU.")
+    smsc_dlr_seconds: bool = Field(
+        False, description="Receipt dates as YYMMDDhhmmss (12 digits) instead of YYMMDDhhmm; aiosmpplib 0.7.4 breaks."
+    )
+    smsc_account_tps: dict[str, float] = Field(
+        {}, description="SMSC emulator submit_sm/s per account (system_id -> rate, JSON); none: unlimited."
+    )
+    smsc_pdu_log_size: int = Field(100_000, description="Received PDUs the SMSC emulator keeps for GET /sim/pdus.")
+    smsc_seed: int = Field(5, description="Seed of the SMSC emulator's random outcomes (dlr_fail_ratio).")
+
     # --- LES / MLP (issue 4) ---
     les_clients: dict[str, str] = Field(
         {"demo": "demo"}, description="MLP clients the LES emulator accepts: client id -> password (JSON)."
@@ -128,3 +144,14 @@ class Settings(BaseSettings):
     )
     mlp_max_push_bytes: int = Field(8_388_608, description="Largest pushed report document the platform parses.")
     mlp_coarse_from_m: float = Field(1_000.0, description="Positions with accuracy at or above this are 'coarse'.")
+
+    # --- consent and privacy (issue 6) ---
+    pseudonym_key: str = Field(
+        "dev-pseudonym-key-change-me",
+        description="Secret for the keyed hash (HMAC-SHA256) that pseudonymises MSISDNs in events, audit and opt-outs.",
+    )
+    consent_validity_days: int = Field(365, description="How long a grant lasts unless the request says otherwise.")
+    retention_positions_s: int = Field(86_400, description="Default retention of raw positions (24 h).")
+    retention_presence_s: int = Field(7 * 86_400, description="Default retention of geofence presence state.")
+    retention_message_bodies_s: int = Field(30 * 86_400, description="Default retention of SMS bodies.")
+    retention_interval_s: float = Field(3600.0, description="How often the server runs the retention job.")
