@@ -89,6 +89,8 @@ def histories(draw: st.DrawFn) -> list[ConsentEvent]:
         elif action == Action.PAUSE:
             until = t + timedelta(minutes=draw(st.integers(1, 600)))
             events.append(ConsentEvent(action, t, app, purpose, paused_until=until))
+        elif action == Action.ERASE:
+            events.append(ConsentEvent(action, t))  # erasure is subject-wide
         else:
             events.append(ConsentEvent(action, t, app, purpose))
     return events
@@ -113,7 +115,7 @@ def oracle_may_disclose(events: list[ConsentEvent], app: str, purpose: Purpose, 
     pause_until: datetime | None = None
     global_pause: datetime | None = None
     for e in past[grants[-1] + 1 :]:
-        if e.action in (Action.REVOKE, Action.ERASE) and covers(e, app, purpose):
+        if e.action == Action.ERASE or (e.action == Action.REVOKE and covers(e, app, purpose)):
             return None  # after a revoke or an erasure
     for e in past:
         if e.action == Action.PAUSE and e.application is None and e.purpose is None:
