@@ -1,0 +1,183 @@
+"""The platform's async MLP client: locate subscribers, start and stop triggered reports.
+
+One :class:`MlpClient` per process, built on the app's ``aiohttp.ClientSession``. Errors are typed
+(:mod:`lbs.mlp.errors`); transient failures are retried a few times; a circuit breaker turns a dead LES into
+immediate :class:`LesUnavailable` errors instead of piled-up requests; every location result is emitted as a
+:class:`LocationEvent`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import aiohttp
+
+from lbs.mlp.breaker import CircuitBreaker
+from lbs.mlp.codes import TRANSIENT_CODES, ResultCode
+from lbs.mlp.errors import LesProtocolError, LesTimeout, LesUnavailable, LocationError, error_for
+from lbs.mlp.events import EventSink, LocationEvent
+from lbs.mlp.models import Position, Qos, ReportRequest
+from lbs.mlp.wire import Credentials, ServiceAnswer, WireError, build_slir, build_tlrr, build_tlrsr, parse_answer
+from lbs.settings import Settings
+
+_HEADERS = {"Content-Type": "text/xml; charset=utf-8", "Accept": "text/xml"}
+
+
+def wire_msisdn(msisdn: str) -> str:
+    """MSISDNs go on the wire in international format without '+', as GMLCs expect."""
+    return msisdn.strip().lstrip("+")
+
+
+class MlpClient:
+    """Speaks MLP to the LES at ``settings.les_url``."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        settings: Settings,
+        *,
+        events: EventSink | None = None,
+        breaker: CircuitBreaker | None = None,
+    ) -> None:
+        self._session = session
+        self.settings = settings
+        self.url = settings.les_url
+        self._events = events
+        self.breaker = breaker or CircuitBreaker(settings.mlp_breaker_threshold, settings.mlp_breaker_reset_s)
+        self._creds = Credentials(settings.mlp_client_id, settings.mlp_client_pwd, settings.mlp_serviceid or None)
+        self._timeout = aiohttp.ClientTimeout(total=settings.mlp_timeout_s)
+
+    # --- public API ----------------------------------------------------------------------------------------------
+
+    async def locate(self, msisdn: str, *, requestor: str | None = None, qos: Qos | None = None) -> Position:
+        """The subscriber's position, or a :class:`LocationError` subclass carrying the MLP result code."""
+        results = await self.locate_many([msisdn], requestor=requestor, qos=qos)
+        outcome = results[msisdn]
+        if isinstance(outcome, LocationError):
+            raise outcome
+        return outcome
+
+    async def locate_many(
+        self, msisdns: Sequence[str], *, requestor: str | None = None, qos: Qos | None = None
+    ) -> dict[str, Position | LocationError]:
+        """Locate several subscribers in one SLIR; each gets a position or its own error."""
+        started = time.perf_counter()
+        body = build_slir(self._creds, [wire_msisdn(m) for m in msisdns], requestor=_opt(requestor), qos=qos or Qos())
+        try:
+            answer = await self._exchange(body, idempotent=True)
+            results = self._slia_results(answer, msisdns)
+        except LocationError as exc:
+            results = {m: exc for m in msisdns}
+        latency = (time.perf_counter() - started) * 1000
+        for msisdn, outcome in results.items():
+            await self._emit("slir", msisdn, requestor, outcome, latency)
+        return results
+
+    async def locate_async(
+        self, msisdns: Sequence[str], *, requestor: str | None = None, qos: Qos | None = None
+    ) -> str:
+        """An asynchronous SLIR: returns the req_id; positions arrive later as a ``slirep`` push."""
+        body = build_slir(self._creds, [wire_msisdn(m) for m in msisdns], requestor=_opt(requestor),
+                          qos=qos or Qos(), push_url=self.settings.mlp_push_url)  # fmt: skip
+        return self._req_id(await self._exchange(body, idempotent=False))
+
+    async def start_reports(self, request: ReportRequest) -> str:
+        """Start triggered location reporting (TLRR); returns the LES's req_id. Reports are pushed to us."""
+        wire = ReportRequest(
+            msisdns=tuple(wire_msisdn(m) for m in request.msisdns),
+            msid_range=(wire_msisdn(request.msid_range[0]), wire_msisdn(request.msid_range[1]))
+            if request.msid_range
+            else None,
+            interval_s=request.interval_s, start_time=request.start_time, stop_time=request.stop_time,
+            duration_s=request.duration_s, ms_avail=request.ms_avail, area=request.area,
+            requestor=_opt(request.requestor), qos=request.qos,
+        )  # fmt: skip
+        return self._req_id(await self._exchange(build_tlrr(self._creds, wire, self.settings.mlp_push_url), False))
+
+    async def stop_reports(self, req_id: str) -> None:
+        """Stop triggered reporting ``req_id`` (TLRSR)."""
+        answer = await self._exchange(build_tlrsr(self._creds, req_id), idempotent=True)
+        if answer.result != ResultCode.OK:
+            raise error_for(answer.result, answer.add_info)
+
+    # --- internals -----------------------------------------------------------------------------------------------
+
+    def _req_id(self, answer: ServiceAnswer) -> str:
+        if answer.result != ResultCode.OK or not answer.req_id:
+            raise error_for(answer.result if answer.result != ResultCode.OK else ResultCode.SYSTEM_FAILURE,
+                            answer.add_info or "no req_id in answer")  # fmt: skip
+        return answer.req_id
+
+    def _slia_results(self, answer: ServiceAnswer, msisdns: Sequence[str]) -> dict[str, Position | LocationError]:
+        if answer.service not in ("slia", "gem"):
+            raise LesProtocolError(f"expected slia, got {answer.service}", result_code=ResultCode.SYSTEM_FAILURE)
+        if answer.result != ResultCode.OK or not answer.positions:
+            code = answer.result if answer.result != ResultCode.OK else ResultCode.SYSTEM_FAILURE
+            raise error_for(code, answer.add_info or "answer without positions")
+        by_wire = {p.msid.lstrip("+"): p for p in answer.positions}
+        results: dict[str, Position | LocationError] = {}
+        for msisdn in msisdns:
+            pos = by_wire.get(wire_msisdn(msisdn))
+            if pos is None:
+                results[msisdn] = LesProtocolError(f"no pos for {msisdn}", result_code=ResultCode.SYSTEM_FAILURE)
+            elif pos.position is None:
+                results[msisdn] = error_for(pos.result, pos.add_info, msisdn)
+            else:
+                results[msisdn] = pos.position
+        return results
+
+    async def _exchange(self, body: bytes, idempotent: bool) -> ServiceAnswer:
+        """POST one document; retry transient failures (idempotent requests only); feed the breaker."""
+        retries = self.settings.mlp_retries if idempotent else 0
+        delay = self.settings.mlp_retry_backoff_s
+        for attempt in range(retries + 1):
+            if not self.breaker.allow():
+                raise LesUnavailable("LES circuit breaker open", result_code=ResultCode.SYSTEM_FAILURE)
+            try:
+                answer = await self._post(body)
+            except LocationError:
+                self.breaker.failure()
+                if attempt == retries:
+                    raise
+            else:
+                self.breaker.success()
+                if answer.result not in TRANSIENT_CODES or attempt == retries:
+                    return answer
+            await asyncio.sleep(delay)
+            delay *= 2
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _post(self, body: bytes) -> ServiceAnswer:
+        try:
+            async with self._session.post(self.url, data=body, headers=_HEADERS, timeout=self._timeout) as resp:
+                raw = await resp.read()
+        except TimeoutError:
+            raise LesTimeout("LES did not answer in time", result_code=ResultCode.TIMEOUT) from None
+        except aiohttp.ClientError as exc:
+            raise LesUnavailable(f"LES unreachable: {exc!r}", result_code=ResultCode.SYSTEM_FAILURE) from None
+        try:
+            return parse_answer(raw, coarse_from_m=self.settings.mlp_coarse_from_m,
+                                max_bytes=self.settings.mlp_max_push_bytes)  # fmt: skip
+        except WireError as exc:
+            raise LesProtocolError(f"unusable LES answer (HTTP {resp.status}): {exc}",
+                                   result_code=ResultCode.FORMAT_ERROR) from None  # fmt: skip
+
+    async def _emit(
+        self, kind: str, msisdn: str, requestor: str | None, outcome: Position | LocationError, latency_ms: float
+    ) -> None:
+        if self._events is None:
+            return
+        now, app = datetime.now(UTC), self._creds.client_id
+        if isinstance(outcome, Position):
+            event = LocationEvent(now, kind, msisdn, requestor, app, ResultCode.OK, outcome, latency_ms)
+        else:
+            event = LocationEvent(now, kind, msisdn, requestor, app, outcome.result_code, None, latency_ms,
+                                  outcome.message)  # fmt: skip
+        await self._events(event)
+
+
+def _opt(requestor: str | None) -> str | None:
+    return wire_msisdn(requestor) if requestor else None

@@ -1,0 +1,33 @@
+"""Run the LES emulator: ``python -m les_simulator.les [--standalone]``.
+
+``--standalone`` uses the local privacy table (settings ``privacy_test_grants`` and self-location) instead of
+asking the platform's ``/v1/privacy/check``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from aiohttp import web
+
+from lbs.settings import Settings
+from les_simulator.les.app import create_les_app
+from les_simulator.les.privacy import LocalPrivacyChecker
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse arguments and serve until interrupted."""
+    parser = argparse.ArgumentParser(description="LES emulator (OMA MLP 3.x over HTTP)")
+    parser.add_argument("--standalone", action="store_true", help="decide privacy from a local table")
+    parser.add_argument("--port", type=int, help="override LBS_LES_PORT")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO)
+    settings = Settings()
+    privacy = LocalPrivacyChecker.from_settings(settings) if args.standalone else None
+    app = create_les_app(settings, privacy=privacy)
+    web.run_app(app, host=settings.les_host, port=args.port or settings.les_port, print=None)
+
+
+if __name__ == "__main__":
+    main()

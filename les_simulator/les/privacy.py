@@ -1,0 +1,119 @@
+"""The LES's privacy checker: asked before every disclosure, like a real LES's privacy profile register.
+
+Default: the platform's consent registry over HTTP (``POST /v1/privacy/check`` with the internal bearer key).
+Standalone: a local table. Both apply the self-location rule (a subscriber may always locate themself).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+import aiohttp
+
+from lbs.errors import LbsError
+from lbs.msisdn import to_e164
+from lbs.settings import Settings
+
+PrecisionName = Literal["exact", "coarse"]
+
+
+@dataclass(frozen=True, slots=True)
+class PrivacyQuery:
+    """Who wants to locate whom: the located MSISDN (E.164), the MLP client, its requestor and service."""
+
+    msisdn: str
+    application: str
+    requestor: str | None = None
+    service_id: str | None = None
+    purpose: str = "active"
+
+
+@dataclass(frozen=True, slots=True)
+class PrivacyDecision:
+    """Allow (with a precision) or deny, and why."""
+
+    allowed: bool
+    precision: PrecisionName = "exact"
+    reason: str = ""
+
+
+class PrivacyUnavailable(Exception):
+    """The privacy checker could not answer: the LES fails closed (SYSTEM FAILURE, nothing disclosed)."""
+
+
+class PrivacyChecker(Protocol):
+    """Anything that decides whether a position may be disclosed."""
+
+    async def check(self, query: PrivacyQuery) -> PrivacyDecision:
+        """Decide for ``query``; raise :class:`PrivacyUnavailable` when no decision can be made."""
+        ...
+
+
+def same_subscriber(a: str | None, b: str) -> bool:
+    """Whether two subscriber numbers (any format) are the same MSISDN."""
+    if not a:
+        return False
+    try:
+        return to_e164(a) == to_e164(b)
+    except LbsError:
+        return False
+
+
+class LocalPrivacyChecker:
+    """A fixed table of (msisdn, application) -> precision, plus the self-location rule."""
+
+    def __init__(self, grants: dict[tuple[str, str], PrecisionName] | None = None) -> None:
+        self.grants: dict[tuple[str, str], PrecisionName] = dict(grants or {})
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LocalPrivacyChecker:
+        """The table from ``privacy_test_grants``."""
+        grants: dict[tuple[str, str], PrecisionName] = {}
+        for msisdn, app, precision in settings.privacy_test_grants:
+            grants[(to_e164(msisdn), app)] = "coarse" if precision == "coarse" else "exact"
+        return cls(grants)
+
+    async def check(self, query: PrivacyQuery) -> PrivacyDecision:
+        """Self-location first, then the table; deny otherwise."""
+        if same_subscriber(query.requestor, query.msisdn):
+            return PrivacyDecision(True, "exact", "self_location")
+        precision = self.grants.get((query.msisdn, query.application))
+        if precision is None:
+            return PrivacyDecision(False, reason="no_grant")
+        return PrivacyDecision(True, precision, "local_table")
+
+
+class HttpPrivacyChecker:
+    """Asks the platform's ``/v1/privacy/check``; any failure to get a clear answer raises PrivacyUnavailable."""
+
+    def __init__(self, session: aiohttp.ClientSession, url: str, key: str, timeout_s: float) -> None:
+        self._session = session
+        self._url = url
+        self._headers = {"Authorization": f"Bearer {key}"}
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+
+    async def check(self, query: PrivacyQuery) -> PrivacyDecision:
+        """POST the query; parse ``{"allowed", "precision", "reason"}``."""
+        body = {
+            "msisdn": query.msisdn,
+            "application": query.application,
+            "requestor": query.requestor,
+            "service_id": query.service_id,
+            "purpose": query.purpose,
+        }
+        try:
+            async with self._session.post(self._url, json=body, headers=self._headers, timeout=self._timeout) as resp:
+                if resp.status != 200:
+                    raise PrivacyUnavailable(f"privacy check answered HTTP {resp.status}")
+                data = await resp.json()
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            raise PrivacyUnavailable(f"privacy check failed: {exc!r}") from exc
+        return _decision(data)
+
+
+def _decision(data: object) -> PrivacyDecision:
+    if not isinstance(data, dict) or not isinstance(data.get("allowed"), bool):
+        raise PrivacyUnavailable("privacy check answered an unexpected body")
+    precision: PrecisionName = "coarse" if data.get("precision") == "coarse" else "exact"
+    return PrivacyDecision(data["allowed"], precision, str(data.get("reason", "")))
