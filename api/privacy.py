@@ -1,0 +1,124 @@
+"""``POST /v1/privacy/check``: the platform answers the LES's privacy checker before any disclosure.
+
+Internal endpoint: the caller presents ``Authorization: Bearer {settings.privacy_internal_key}``. Until the consent
+registry answers here, the decision is: allow when the requestor is the located subscriber (self-location: the
+request is itself the consent), allow when (msisdn, application) is in ``settings.privacy_test_grants`` (with its
+precision), deny otherwise.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any, Literal
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from api.keys import SETTINGS_KEY
+from lbs.errors import InvalidArgument, LbsError, Unauthenticated, UnsupportedMediaType
+from lbs.msisdn import to_e164
+from lbs.settings import Settings
+
+PATH = "/v1/privacy/check"
+
+
+class PrivacyCheckRequest(BaseModel):
+    """What the LES asks: may ``application`` (on behalf of ``requestor``) learn where ``msisdn`` is?"""
+
+    model_config = ConfigDict(extra="forbid")
+
+    msisdn: str = Field(min_length=3, max_length=32, description="The located subscriber (E.164 or national).")
+    application: str = Field(min_length=1, max_length=128, description="The MLP client id asking the LES.")
+    requestor: str | None = Field(None, max_length=64, description="MLP hdr requestor id, when a person asks.")
+    service_id: str | None = Field(None, max_length=128, description="MLP serviceid of the request.")
+    purpose: Literal["active", "passive", "marketing"] = Field("active", description="SLIR: active; TLRR: passive.")
+
+
+class PrivacyCheckResponse(BaseModel):
+    """The decision: allowed or not, at which precision, and why."""
+
+    allowed: bool
+    precision: Literal["exact", "coarse"] | None
+    reason: Literal["self_location", "test_allow_list", "no_grant"]
+    msisdn: str
+
+
+def decide(settings: Settings, query: PrivacyCheckRequest) -> PrivacyCheckResponse:
+    """The interim rule: self-location, then the test allow-list, else deny (pure)."""
+    msisdn = to_e164(query.msisdn)
+    if query.requestor and _same(query.requestor, msisdn):
+        return PrivacyCheckResponse(allowed=True, precision="exact", reason="self_location", msisdn=msisdn)
+    for granted, application, precision in settings.privacy_test_grants:
+        if application == query.application and _same(granted, msisdn):
+            level: Literal["exact", "coarse"] = "coarse" if precision == "coarse" else "exact"
+            return PrivacyCheckResponse(allowed=True, precision=level, reason="test_allow_list", msisdn=msisdn)
+    return PrivacyCheckResponse(allowed=False, precision=None, reason="no_grant", msisdn=msisdn)
+
+
+def _same(raw: str, e164: str) -> bool:
+    try:
+        return to_e164(raw) == e164
+    except LbsError:
+        return False
+
+
+def _authorise(request: web.Request, settings: Settings) -> None:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    expected = settings.privacy_internal_key.encode()
+    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected):
+        raise Unauthenticated("privacy check needs the internal bearer key")
+
+
+async def _parse(request: web.Request) -> PrivacyCheckRequest:
+    if request.content_type != "application/json":
+        raise UnsupportedMediaType(f"expected Content-Type application/json, got {request.content_type!r}")
+    try:
+        return PrivacyCheckRequest.model_validate_json(await request.read())
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
+        raise InvalidArgument(problems) from None
+
+
+async def privacy_check(request: web.Request) -> web.Response:
+    """``POST /v1/privacy/check``."""
+    settings = request.app[SETTINGS_KEY]
+    _authorise(request, settings)
+    query = await _parse(request)
+    return web.json_response(decide(settings, query).model_dump())
+
+
+def setup_privacy_routes(app: web.Application) -> None:
+    """Add ``POST /v1/privacy/check`` to the platform app."""
+    app.router.add_post(PATH, privacy_check)
+
+
+_ERROR = {"$ref": "#/components/schemas/Error"}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _ERROR}}}
+
+
+OPENAPI_PATHS: dict[str, Any] = {
+    PATH: {
+        "post": {
+            "operationId": "privacyCheck",
+            "tags": ["internal"],
+            "summary": "May this application learn where this subscriber is? (asked by the LES before disclosure)",
+            "security": [{"bearer": []}],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": PrivacyCheckRequest.model_json_schema()}},
+            },
+            "responses": {
+                "200": {
+                    "description": "The decision.",
+                    "content": {"application/json": {"schema": PrivacyCheckResponse.model_json_schema()}},
+                },
+                "400": _error("Invalid body or MSISDN."),
+                "401": _error("Missing or wrong internal key."),
+                "415": _error("Body is not JSON."),
+            },
+        }
+    }
+}

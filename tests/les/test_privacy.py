@@ -1,0 +1,116 @@
+"""The platform's /v1/privacy/check, alone and as the LES's default privacy checker (both over real HTTP)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from api.keys import SETTINGS_KEY
+from api.middleware import error_middleware
+from api.privacy import OPENAPI_PATHS, setup_privacy_routes
+from lbs.mlp import MlpClient, PositioningNotAllowed, ResultCode
+from lbs.mlp.errors import LesSystemFailure
+from lbs.settings import Settings
+from les_simulator.les.app import create_les_app
+from les_simulator.les.clock import VirtualClock
+from tests.les.conftest import COARSE, DENIED, GRANTED, START, make_settings
+
+KEY = "test-internal-key"
+
+
+@pytest.fixture
+async def privacy_server() -> AsyncIterator[TestServer]:
+    app = web.Application(middlewares=[error_middleware])
+    app[SETTINGS_KEY] = make_settings(privacy_internal_key=KEY)
+    setup_privacy_routes(app)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    yield server
+    await server.close()
+
+
+async def check(http: aiohttp.ClientSession, server: TestServer, body: object, key: str = KEY) -> tuple[int, dict]:
+    headers = {"Authorization": f"Bearer {key}"}
+    async with http.post(server.make_url("/v1/privacy/check"), json=body, headers=headers) as resp:
+        return resp.status, await resp.json()
+
+
+async def test_self_location_is_allowed(http: aiohttp.ClientSession, privacy_server: TestServer) -> None:
+    status, body = await check(http, privacy_server, {"msisdn": DENIED, "application": "x", "requestor": "32470000003"})
+    assert status == 200
+    assert body == {"allowed": True, "precision": "exact", "reason": "self_location", "msisdn": DENIED}
+
+
+@pytest.mark.parametrize(
+    ("msisdn", "allowed", "precision"), [(GRANTED, True, "exact"), (COARSE, True, "coarse"), (DENIED, False, None)]
+)
+async def test_allow_list_decides_for_others(
+    http: aiohttp.ClientSession, privacy_server: TestServer, msisdn: str, allowed: bool, precision: str | None
+) -> None:
+    status, body = await check(http, privacy_server, {"msisdn": msisdn, "application": "demo"})
+    assert status == 200
+    assert (body["allowed"], body["precision"]) == (allowed, precision)
+
+
+async def test_grant_is_per_application(http: aiohttp.ClientSession, privacy_server: TestServer) -> None:
+    _, body = await check(http, privacy_server, {"msisdn": GRANTED, "application": "someone-else"})
+    assert body["allowed"] is False
+
+
+@pytest.mark.parametrize(
+    ("body", "key", "status", "code"),
+    [
+        ({"msisdn": GRANTED, "application": "demo"}, "wrong", 401, "UNAUTHENTICATED"),
+        ({"msisdn": "not a number", "application": "demo"}, KEY, 400, "INVALID_ARGUMENT"),
+        ({"application": "demo"}, KEY, 400, "INVALID_ARGUMENT"),
+        ({"msisdn": GRANTED, "application": "demo", "purpose": "spying"}, KEY, 400, "INVALID_ARGUMENT"),
+    ],
+)
+async def test_errors_have_the_house_shape(
+    http: aiohttp.ClientSession, privacy_server: TestServer, body: object, key: str, status: int, code: str
+) -> None:
+    got_status, got = await check(http, privacy_server, body, key)
+    assert got_status == status
+    assert set(got) >= {"status", "code", "message"}
+    assert (got["status"], got["code"]) == (status, code)
+
+
+def test_openapi_fragment_documents_the_route() -> None:
+    op = OPENAPI_PATHS["/v1/privacy/check"]["post"]
+    assert {"200", "400", "401"} <= set(op["responses"])
+
+
+async def _les_with_http_privacy(settings: Settings) -> TestServer:
+    server = TestServer(create_les_app(settings, clock=VirtualClock(START)), host="127.0.0.1")
+    await server.start_server()
+    return server
+
+
+async def test_les_asks_the_platform_before_disclosing(http: aiohttp.ClientSession, privacy_server: TestServer) -> None:
+    url = str(privacy_server.make_url("/v1/privacy/check"))
+    settings = make_settings(les_privacy_url=url, privacy_internal_key=KEY)
+    les = await _les_with_http_privacy(settings)
+    try:
+        client = MlpClient(http, settings.model_copy(update={"les_url": str(les.make_url("/mlp"))}))
+        assert (await client.locate(DENIED, requestor=DENIED)).precision == "exact"  # self-location
+        assert (await client.locate(COARSE)).precision == "coarse"
+        with pytest.raises(PositioningNotAllowed):
+            await client.locate(DENIED)
+    finally:
+        await les.close()
+
+
+async def test_les_fails_closed_when_the_platform_is_unreachable(http: aiohttp.ClientSession) -> None:
+    settings = make_settings(les_privacy_url="http://127.0.0.1:9/v1/privacy/check", mlp_retries=0)
+    les = await _les_with_http_privacy(settings)
+    try:
+        client = MlpClient(http, settings.model_copy(update={"les_url": str(les.make_url("/mlp"))}))
+        with pytest.raises(LesSystemFailure) as info:
+            await client.locate(GRANTED)
+        assert info.value.result_code == ResultCode.SYSTEM_FAILURE
+    finally:
+        await les.close()
