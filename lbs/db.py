@@ -10,6 +10,9 @@ from shapely.geometry.base import BaseGeometry
 
 from lbs.settings import Settings
 
+# A connection as handlers get it: a plain connection or one borrowed from the pool.
+Conn = asyncpg.Connection[Any] | asyncpg.pool.PoolConnectionProxy[Any]
+
 
 def _encode_geometry(geom: BaseGeometry) -> bytes:
     # EWKB with SRID 4326: everything we store is WGS84 lon/lat.

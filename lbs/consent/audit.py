@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg
+from lbs.db import Conn
 
 GENESIS = "0" * 64
 
@@ -60,7 +60,7 @@ class AuditEntry:
     details: dict[str, Any] | None = None
 
 
-async def append(conn: asyncpg.Connection[Any], subject: str, entry: AuditEntry) -> int:
+async def append(conn: Conn, subject: str, entry: AuditEntry) -> int:
     """Append ``entry`` to ``subject``'s chain inside the caller's transaction; returns the row's sequence number."""
     # Serialise appends per subject so two writers never take the same seq or prev_hash.
     await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 7))", subject)
@@ -107,7 +107,7 @@ class ChainBreak:
     reason: str
 
 
-async def verify(conn: asyncpg.Connection[Any]) -> tuple[int, ChainBreak | None]:
+async def verify(conn: Conn) -> tuple[int, ChainBreak | None]:
     """Recompute every chain; return (rows checked, first break or None)."""
     checked = 0
     subject, prev, expected_seq = None, GENESIS, 1

@@ -13,6 +13,7 @@ import asyncpg
 from lbs.consent import audit
 from lbs.consent.decision import Decision, Grant, Precision, Purpose, decide
 from lbs.consent.projection import Action, ConsentEvent, SubjectState, apply
+from lbs.db import Conn
 from lbs.errors import InvalidArgument, NotFound
 
 
@@ -50,7 +51,7 @@ def _grant_of(r: asyncpg.Record) -> Grant:
     )
 
 
-async def _load(conn: asyncpg.Connection[Any], msisdn: str, *, lock: bool) -> SubjectState:
+async def _load(conn: Conn, msisdn: str, *, lock: bool) -> SubjectState:
     """The subject's projection; with ``lock``, its rows stay locked until the transaction ends."""
     # Locking the subscriber row serialises every change of one subject, the first grant included.
     paused_sql = "SELECT location_paused_until FROM subscribers WHERE msisdn = $1"
@@ -63,33 +64,31 @@ async def _load(conn: asyncpg.Connection[Any], msisdn: str, *, lock: bool) -> Su
     return state
 
 
-async def grants_of(conn: asyncpg.Connection[Any], msisdn: str) -> tuple[list[Grant], datetime | None]:
+async def grants_of(conn: Conn, msisdn: str) -> tuple[list[Grant], datetime | None]:
     """Current grants and the subscriber-wide pause (read only, no locks)."""
     state = await _load(conn, msisdn, lock=False)
     return list(state.grants.values()), state.paused_until
 
 
-async def check(
-    conn: asyncpg.Connection[Any], msisdn: str, application: str, purpose: Purpose, now: datetime
-) -> Decision:
+async def check(conn: Conn, msisdn: str, application: str, purpose: Purpose, now: datetime) -> Decision:
     """The decision for one request, from the database's current state."""
     grants, paused = await grants_of(conn, msisdn)
     return decide(grants, application, purpose, now, subscriber_paused_until=paused)
 
 
-async def application_id(conn: asyncpg.Connection[Any], name: str) -> int:
+async def application_id(conn: Conn, name: str) -> int:
     app_id = await conn.fetchval("SELECT id FROM applications WHERE name = $1", name.upper())
     if app_id is None:
         raise NotFound(f"no application named {name!r}")
     return int(app_id)
 
 
-async def require_subscriber(conn: asyncpg.Connection[Any], msisdn: str) -> None:
+async def require_subscriber(conn: Conn, msisdn: str) -> None:
     if await conn.fetchval("SELECT 1 FROM subscribers WHERE msisdn = $1", msisdn) is None:
         raise NotFound(f"no subscriber {msisdn}")
 
 
-async def _write_grants(conn: asyncpg.Connection[Any], msisdn: str, state: SubjectState, source: Source) -> None:
+async def _write_grants(conn: Conn, msisdn: str, state: SubjectState, source: Source) -> None:
     for g in state.grants.values():
         await conn.execute(
             "INSERT INTO consent_grants (id, msisdn, application_id, purpose, precision, source, proof, granted_at,"
@@ -121,7 +120,7 @@ async def _write_grants(conn: asyncpg.Connection[Any], msisdn: str, state: Subje
     )
 
 
-async def record(conn: asyncpg.Connection[Any], subject: Subject, event: ConsentEvent, source: Source) -> SubjectState:
+async def record(conn: Conn, subject: Subject, event: ConsentEvent, source: Source) -> SubjectState:
     """Apply one consent event: event row, projection, audit row — one transaction, or nothing."""
     async with conn.transaction():
         await require_subscriber(conn, subject.msisdn)
