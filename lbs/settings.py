@@ -78,6 +78,10 @@ class Settings(BaseSettings):
             self.redis_url = f"redis://127.0.0.1:{self.redis_port}/0"
         if not self.les_url:
             self.les_url = f"http://{self.les_host}:{self.les_port}/mlp"
+        if not self.les_privacy_url:
+            self.les_privacy_url = f"http://{self.api_host}:{self.api_port}/v1/privacy/check"
+        if not self.mlp_push_url:
+            self.mlp_push_url = f"http://{self.api_host}:{self.api_port}/mlp/push"
         return self
 
     @property
@@ -111,7 +115,9 @@ class Settings(BaseSettings):
         description="Hosts the LES emulator may push reports to (pushaddr); any other host is refused.",
     )
     les_privacy_url: str = Field(
-        "http://127.0.0.1:8080/v1/privacy/check", description="Platform privacy check the LES asks before disclosure."
+        "",
+        description="Platform privacy check the LES asks before disclosure; default http://{api_host}:{api_port}"
+        "/v1/privacy/check.",
     )
     les_privacy_timeout_s: float = Field(2.0, description="Timeout of one privacy check from the LES.")
     privacy_internal_key: str = Field(
@@ -140,7 +146,9 @@ class Settings(BaseSettings):
     mlp_breaker_threshold: int = Field(5, description="Consecutive LES failures that open the circuit breaker.")
     mlp_breaker_reset_s: float = Field(30.0, description="Time the open breaker fails fast before one trial call.")
     mlp_push_url: str = Field(
-        "http://127.0.0.1:8080/mlp/push", description="pushaddr the platform gives the LES for slirep/tlrep reports."
+        "",
+        description="pushaddr the platform gives the LES for slirep/tlrep reports; default http://{api_host}:"
+        "{api_port}/mlp/push.",
     )
     mlp_max_push_bytes: int = Field(8_388_608, description="Largest pushed report document the platform parses.")
     mlp_coarse_from_m: float = Field(1_000.0, description="Positions with accuracy at or above this are 'coarse'.")

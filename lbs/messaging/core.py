@@ -7,6 +7,7 @@ bind. The durable outbox, windowing and throughput tiers come with the messaging
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
@@ -102,11 +103,17 @@ class MessagingCore:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        # aiosmpplib 0.7.4 only write_eof()s its socket on stop; we close it ourselves (else ResourceWarning).
+        writer = getattr(self.esme, "_writer", None)
         if self.bound:
             await self.esme.stop()
         if self._runner is not None:
             self._runner.cancel()
             await asyncio.gather(self._runner, return_exceptions=True)
+        if writer is not None:
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
 
     def on_deliver_sm(self, pdu: DeliverSm) -> None:
         if pdu.is_receipt():
