@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -59,6 +60,15 @@ class Les:
         data = body.encode() if isinstance(body, str) else body
         async with self.http.post(self.sim(path), data=data, headers={"Content-Type": "text/xml"}) as resp:
             return resp.status, await resp.text()
+
+
+async def eventually(cond: Callable[[], bool], within: float = 3.0) -> None:
+    """Wait (real time) until ``cond()`` holds; fail after ``within`` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not cond():
+        assert loop.time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
 
 
 @pytest.fixture
