@@ -236,6 +236,10 @@ def decode_sm(pdu: bytes, header: PduHeader, scan: SmScan, cls: type[SubmitSm] =
     if not scan.user_data:
         raise MalformedPdu("empty message", SmppCommandStatus.ESME_RINVMSGLEN)
     coding = parse_data_coding(scan.data_coding)
+    udh_length = scan.user_data[0] + 1 if scan.esm_class & ESM_UDHI else 0
+    if coding.alphabet == ALPHABET_UCS2 and (len(scan.user_data) - udh_length) % 2:
+        # the library's UTF-16 decoder is not final: it would drop the odd octet silently
+        raise MalformedPdu("UCS-2 text of an odd number of octets", SmppCommandStatus.ESME_RINVMSGLEN)
     if coding.alphabet != scan.data_coding:
         pdu = pdu[: scan.dcs_offset] + bytes([coding.alphabet]) + pdu[scan.dcs_offset + 1 :]
     try:

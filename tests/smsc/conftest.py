@@ -211,3 +211,42 @@ def header(command_id: int, sequence: int, body: bytes = b"", status: int = 0) -
 def parse_header(pdu: bytes) -> tuple[int, int, int, int]:
     """length, command_id, status, sequence."""
     return struct.unpack("!IIII", pdu[:16])  # type: ignore[return-value]
+
+
+def bind_pdu(system_id: str = "demo", password: str = "demo", command_id: int = 0x09, sequence: int = 1) -> bytes:
+    """A bind request (transceiver by default) as raw bytes."""
+    body = system_id.encode() + b"\x00" + password.encode() + b"\x00" + b"\x00" + bytes([0x34, 0, 0]) + b"\x00"
+    return header(command_id, sequence, body)
+
+
+@pytest.fixture
+async def bound_raw(raw: RawFactory) -> RawClient:
+    """A raw socket already bound as transceiver ``demo``."""
+    client = await raw()
+    await client.send(bind_pdu())
+    response = await client.read_pdu()
+    assert parse_header(response)[1:3] == (0x80000009, 0)
+    return client
+
+
+def tlv(tag: int, value: bytes) -> bytes:
+    """One optional parameter."""
+    return struct.pack("!HH", tag, len(value)) + value
+
+
+def submit_sm_pdu(
+    short_message: bytes,
+    *,
+    sequence: int = 1,
+    data_coding: int = 0,
+    esm_class: int = 0,
+    source: str = "3311",
+    destination: str = "32470000001",
+    registered_delivery: int = 1,
+    tlvs: bytes = b"",
+) -> bytes:
+    """A submit_sm built by hand (independently of the emulator's codec)."""
+    body = b"\x00" + bytes([3, 0]) + source.encode() + b"\x00" + bytes([1, 1]) + destination.encode() + b"\x00"
+    body += bytes([esm_class, 0, 0]) + b"\x00\x00" + bytes([registered_delivery, 0, data_coding, 0])
+    body += bytes([len(short_message)]) + short_message + tlvs
+    return header(0x04, sequence, body)
