@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import struct
 from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from typing import TYPE_CHECKING, Final
 
+import structlog
 from aiosmpplib import (
     BindReceiver,
     BindReceiverResp,
@@ -33,6 +35,8 @@ from les_simulator.smsc.wire import MAX_PDU_LENGTH, PDU_HEADER_LENGTH, Malformed
 
 if TYPE_CHECKING:
     from les_simulator.smsc.server import PduRecord, SmscEmulator
+
+log = structlog.get_logger(__name__)
 
 RESPONSE_BIT: Final = 0x80000000
 SEQUENCE_MAX: Final = 0x7FFFFFFF
@@ -146,13 +150,19 @@ class SmppSession:
         except MalformedPdu as exc:
             record.error = str(exc)
             await self.respond(GenericNack(raw.sequence, exc.status))
+        except (CloseConnection, ConnectionError):
+            raise
+        except Exception as exc:  # a bug of ours must cost one PDU, not the connection or the server
+            log.exception("SMSC emulator failed on a PDU", command=command.name, session=self.id)
+            record.error = f"internal: {exc!r}"
+            await self.respond(GenericNack(raw.sequence, SmppCommandStatus.ESME_RSYSERR))
 
     # --- requests from the ESME ----------------------------------------------------------------------------------
     async def _on_bind(self, header: PduHeader, pdu: bytes, record: PduRecord) -> None:
         kind, request_cls, response_cls = BINDS[header.smpp_command]
         try:
             bind = request_cls.from_pdu(pdu, header)
-        except (ValueError, IndexError) as exc:
+        except (ValueError, IndexError, struct.error) as exc:
             raise MalformedPdu(f"undecodable bind: {exc!r}") from exc
         assert isinstance(bind, BindTransceiver)
         record.fields.update(system_id=bind.system_id, bind=kind.value)

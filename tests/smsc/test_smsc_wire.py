@@ -134,7 +134,7 @@ def test_decoders_raise_only_malformed_pdu(command_id: int, body: bytes) -> None
         parse_submit_multi(pdu, raw.pdu_header(raw.command() or 0x21))  # type: ignore[arg-type]
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(command_id=st.sampled_from([*KNOWN, 0x103, 0x12345678]), body=bodies)
 async def test_fuzzed_pdus_over_a_socket(smsc: SmscEmulator, raw: RawFactory, command_id: int, body: bytes) -> None:
     """Every request gets exactly one answer (or, for unbind, an answer and a close); responses get none."""
@@ -149,6 +149,7 @@ async def test_fuzzed_pdus_over_a_socket(smsc: SmscEmulator, raw: RawFactory, co
     else:
         await assert_alive(client)
     client.close()
+    assert not [r.error for r in smsc.pdus if (r.error or "").startswith("internal")]
 
 
 async def test_server_serves_after_fuzzing(smsc: SmscEmulator, raw: RawFactory, esme: EsmeFactory) -> None:
