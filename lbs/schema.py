@@ -10,3 +10,4 @@ from lbs.models import metadata
 
 __all__ = ["metadata"]
 import lbs.consent.tables  # noqa: F401
+import lbs.billing.tables  # noqa: F401
