@@ -80,8 +80,13 @@ class MlpClient:
         self, msisdns: Sequence[str], *, requestor: str | None = None, qos: Qos | None = None
     ) -> str:
         """An asynchronous SLIR: returns the req_id; positions arrive later as a ``slirep`` push."""
-        body = build_slir(self._creds, [wire_msisdn(m) for m in msisdns], requestor=_opt(requestor),
-                          qos=qos or Qos(), push_url=self.settings.mlp_push_url)  # fmt: skip
+        body = build_slir(
+            self._creds,
+            [wire_msisdn(m) for m in msisdns],
+            requestor=_opt(requestor),
+            qos=qos or Qos(),
+            push_url=self.settings.mlp_push_url,
+        )
         return self._req_id(await self._exchange(body, idempotent=False))
 
     async def start_reports(self, request: ReportRequest) -> str:
@@ -91,10 +96,15 @@ class MlpClient:
             msid_range=(wire_msisdn(request.msid_range[0]), wire_msisdn(request.msid_range[1]))
             if request.msid_range
             else None,
-            interval_s=request.interval_s, start_time=request.start_time, stop_time=request.stop_time,
-            duration_s=request.duration_s, ms_avail=request.ms_avail, area=request.area,
-            requestor=_opt(request.requestor), qos=request.qos,
-        )  # fmt: skip
+            interval_s=request.interval_s,
+            start_time=request.start_time,
+            stop_time=request.stop_time,
+            duration_s=request.duration_s,
+            ms_avail=request.ms_avail,
+            area=request.area,
+            requestor=_opt(request.requestor),
+            qos=request.qos,
+        )
         return self._req_id(await self._exchange(build_tlrr(self._creds, wire, self.settings.mlp_push_url), False))
 
     async def stop_reports(self, req_id: str) -> None:
@@ -107,8 +117,10 @@ class MlpClient:
 
     def _req_id(self, answer: ServiceAnswer) -> str:
         if answer.result != ResultCode.OK or not answer.req_id:
-            raise error_for(answer.result if answer.result != ResultCode.OK else ResultCode.SYSTEM_FAILURE,
-                            answer.add_info or "no req_id in answer")  # fmt: skip
+            raise error_for(
+                answer.result if answer.result != ResultCode.OK else ResultCode.SYSTEM_FAILURE,
+                answer.add_info or "no req_id in answer",
+            )
         return answer.req_id
 
     def _slia_results(self, answer: ServiceAnswer, msisdns: Sequence[str]) -> dict[str, Position | LocationError]:
@@ -159,11 +171,13 @@ class MlpClient:
         except aiohttp.ClientError as exc:
             raise LesUnavailable(f"LES unreachable: {exc!r}", result_code=ResultCode.SYSTEM_FAILURE) from None
         try:
-            return parse_answer(raw, coarse_from_m=self.settings.mlp_coarse_from_m,
-                                max_bytes=self.settings.mlp_max_push_bytes)  # fmt: skip
+            return parse_answer(
+                raw, coarse_from_m=self.settings.mlp_coarse_from_m, max_bytes=self.settings.mlp_max_push_bytes
+            )
         except WireError as exc:
-            raise LesProtocolError(f"unusable LES answer (HTTP {resp.status}): {exc}",
-                                   result_code=ResultCode.FORMAT_ERROR) from None  # fmt: skip
+            raise LesProtocolError(
+                f"unusable LES answer (HTTP {resp.status}): {exc}", result_code=ResultCode.FORMAT_ERROR
+            ) from None
 
     async def _emit(
         self, kind: str, msisdn: str, requestor: str | None, outcome: Position | LocationError, latency_ms: float
@@ -174,8 +188,9 @@ class MlpClient:
         if isinstance(outcome, Position):
             event = LocationEvent(now, kind, msisdn, requestor, app, ResultCode.OK, outcome, latency_ms)
         else:
-            event = LocationEvent(now, kind, msisdn, requestor, app, outcome.result_code, None, latency_ms,
-                                  outcome.message)  # fmt: skip
+            event = LocationEvent(
+                now, kind, msisdn, requestor, app, outcome.result_code, None, latency_ms, outcome.message
+            )
         await self._events(event)
 
 

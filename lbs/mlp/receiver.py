@@ -45,8 +45,9 @@ class PushReceiver:
         """``POST /mlp/push``."""
         body = await request.content.read(self.settings.mlp_max_push_bytes + 1)
         try:
-            answer = parse_answer(body, coarse_from_m=self.settings.mlp_coarse_from_m,
-                                  max_bytes=self.settings.mlp_max_push_bytes)  # fmt: skip
+            answer = parse_answer(
+                body, coarse_from_m=self.settings.mlp_coarse_from_m, max_bytes=self.settings.mlp_max_push_bytes
+            )
             if answer.service not in ("slirep", "tlrep"):
                 raise WireError(f"expected slirep or tlrep, got {answer.service}")
         except WireError as exc:
@@ -65,8 +66,11 @@ class PushReceiver:
         assert self.events is not None
         now = datetime.now(UTC)
         for r in reports:
-            await self.events(LocationEvent(now, "report", r.msid, None, self.settings.mlp_client_id, r.result,
-                                            r.position, None, None, r.req_id))  # fmt: skip
+            await self.events(
+                LocationEvent(
+                    now, "report", r.msid, None, self.settings.mlp_client_id, r.result, r.position, None, None, r.req_id
+                )
+            )
 
 
 def _normalised(report: PositionReport) -> PositionReport:

@@ -43,8 +43,9 @@ def create_les_app(
     app = web.Application(client_max_size=max(settings.les_max_body_bytes * 4, 1_048_576))
     app[SETTINGS_KEY] = settings
     app[CLOCK_KEY] = clock or SystemClock()
-    app[POPULATION_KEY] = Population(settings.les_seed, settings.les_population, settings.les_first_msisdn,
-                                     settings.les_bbox)  # fmt: skip
+    app[POPULATION_KEY] = Population(
+        settings.les_seed, settings.les_population, settings.les_first_msisdn, settings.les_bbox
+    )
     app[STATE_KEY] = LesState(received_max=settings.les_received_max)
     if privacy is not None:
         app[PRIVACY_KEY] = privacy
@@ -68,8 +69,9 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS_KEY]
     session = app[HTTP_SESSION_KEY]
     if PRIVACY_KEY not in app:
-        app[PRIVACY_KEY] = HttpPrivacyChecker(session, settings.les_privacy_url, settings.privacy_internal_key,
-                                              settings.les_privacy_timeout_s)  # fmt: skip
+        app[PRIVACY_KEY] = HttpPrivacyChecker(
+            session, settings.les_privacy_url, settings.privacy_internal_key, settings.les_privacy_timeout_s
+        )
     service = LocationService(settings, app[POPULATION_KEY], app[STATE_KEY], app[CLOCK_KEY], app[PRIVACY_KEY])
     app[SERVICE_KEY] = service
     app[PUSHER_KEY] = Pusher(session, settings.les_push_allow_hosts, settings.les_push_timeout_s)

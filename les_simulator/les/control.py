@@ -29,8 +29,10 @@ class ModeBody(BaseModel):
 
 def _bad(message: str, status: int = 400) -> web.HTTPException:
     cls = web.HTTPNotFound if status == 404 else web.HTTPBadRequest
-    return cls(text=f'{{"status": {status}, "code": "INVALID_ARGUMENT", "message": "{message}"}}',
-               content_type="application/json")  # fmt: skip
+    return cls(
+        text=f'{{"status": {status}, "code": "INVALID_ARGUMENT", "message": "{message}"}}',
+        content_type="application/json",
+    )
 
 
 async def _body(request: web.Request, model: type[M]) -> M:
@@ -71,9 +73,17 @@ async def get_position(request: web.Request) -> web.Response:
     moved = index in app[STATE_KEY].overrides
     absent = not moved and app[POPULATION_KEY].is_absent(index, now, app[SETTINGS_KEY].les_absent_share)
     population = app[POPULATION_KEY]
-    return web.json_response({"msisdn": population.msisdn(index), "imsi": population.imsi(index), "lat": lat,
-                              "lon": lon, "source": "override" if moved else "model", "absent": absent,
-                              "at": now.isoformat()})  # fmt: skip
+    return web.json_response(
+        {
+            "msisdn": population.msisdn(index),
+            "imsi": population.imsi(index),
+            "lat": lat,
+            "lon": lon,
+            "source": "override" if moved else "model",
+            "absent": absent,
+            "at": now.isoformat(),
+        }
+    )
 
 
 async def delete_position(request: web.Request) -> web.Response:
@@ -126,8 +136,11 @@ async def delete_mode(request: web.Request) -> web.Response:
 async def get_triggers(request: web.Request) -> web.Response:
     """Running triggered reports and push counters."""
     mgr = request.app[TRIGGERS_KEY]
-    body: dict[str, Any] = {"triggers": [t.describe() for t in mgr.triggers.values()],
-                            "pushed": mgr.pusher.sent, "push_failures": mgr.pusher.failed}  # fmt: skip
+    body: dict[str, Any] = {
+        "triggers": [t.describe() for t in mgr.triggers.values()],
+        "pushed": mgr.pusher.sent,
+        "push_failures": mgr.pusher.failed,
+    }
     return web.json_response(body)
 
 

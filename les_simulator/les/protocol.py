@@ -21,8 +21,18 @@ KNOWN_SERVICES = (*SUPPORTED_SERVICES, "eme_lir", "slrr", "ssrr", "lsrr", "gem")
 SUPPORTED_MSID_TYPES = ("MSISDN", "IMSI")
 
 # Child elements each request element may hold (MLP 3.5 request vocabulary, svc_init side).
-_SHAPES = {"Point", "LineString", "Polygon", "Box", "CircularArea", "CircularArcArea", "EllipticalArea",
-           "MultiLineString", "MultiPoint", "MultiPolygon"}  # fmt: skip
+_SHAPES = {
+    "Point",
+    "LineString",
+    "Polygon",
+    "Box",
+    "CircularArea",
+    "CircularArcArea",
+    "EllipticalArea",
+    "MultiLineString",
+    "MultiPoint",
+    "MultiPolygon",
+}
 VOCABULARY: dict[str, set[str]] = {
     "svc_init": {"hdr", *KNOWN_SERVICES},
     "hdr": {"client", "sessionid", "subclient", "requestor"},
@@ -316,8 +326,11 @@ def _geo_info(service: ET.Element) -> None:
     code = text_of(service, "geo_info/CoordinateReferenceSystem/Identifier/code")
     space = text_of(service, "geo_info/CoordinateReferenceSystem/Identifier/codeSpace")
     if code is not None and (code != "4326" or (space or "EPSG").upper() != "EPSG"):
-        raise MlpFault(ResultCode.PROTOCOL_ELEMENT_VALUE_NOT_SUPPORTED, f"geo_info {space}:{code}; only EPSG:4326",
-                       _ans(service.tag))  # fmt: skip
+        raise MlpFault(
+            ResultCode.PROTOCOL_ELEMENT_VALUE_NOT_SUPPORTED,
+            f"geo_info {space}:{code}; only EPSG:4326",
+            _ans(service.tag),
+        )
 
 
 def duration_s(text: str) -> int:

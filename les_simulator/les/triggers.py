@@ -49,6 +49,7 @@ class Trigger:
     kind: str
     task: asyncio.Task[None] | None = None
     reports: int = 0
+    rounds: int = 0  # evaluations done (reported or not): lets tests wait for the trigger to catch up
     inside: dict[str, bool] = field(default_factory=dict)
 
     def describe(self) -> dict[str, Any]:
@@ -61,6 +62,7 @@ class Trigger:
             "targets": len(req.targets),
             "interval_s": req.interval_s,
             "reports": self.reports,
+            "rounds": self.rounds,
         }
 
 
@@ -102,8 +104,11 @@ class TriggerManager:
         kind = "slir" if request.service == "slir" else self._kind(request)
         trig = Trigger(req_id, request.header.client_id, request, kind)
         runner: Callable[[Trigger], Awaitable[None]] = {
-            "slir": self._async_slir, "periodic": self._periodic, "ms_avail": self._ms_avail, "area": self._area,
-        }[kind]  # fmt: skip
+            "slir": self._async_slir,
+            "periodic": self._periodic,
+            "ms_avail": self._ms_avail,
+            "area": self._area,
+        }[kind]
         trig.task = asyncio.create_task(self._run(trig, runner), name=f"les-trigger-{req_id}")
         self.triggers[req_id] = trig
         return req_id
@@ -173,6 +178,7 @@ class TriggerManager:
         interval = req.interval_s or DEFAULT_POLL_S
         while end is None or self.clock.now() < end:
             await self._report(trig, req.targets, "PERIODIC")
+            trig.rounds += 1
             await self.clock.sleep(interval)
 
     async def _ms_avail(self, trig: Trigger) -> None:
@@ -184,6 +190,7 @@ class TriggerManager:
             if ready:
                 await self._report(trig, ready, "MS_AVAIL")
                 pending = [t for t in pending if t not in ready]
+            trig.rounds += 1
             if pending:
                 await self.clock.sleep(req.interval_s or DEFAULT_POLL_S)
 
@@ -212,6 +219,7 @@ class TriggerManager:
                 await self._push(trig, due)
             finals = {o.msid for o in outcomes if o.code in _FINAL_CODES}
             targets = [t for t in targets if t.value not in finals]
+            trig.rounds += 1
             if req.area.max_reports is not None and trig.reports >= req.area.max_reports:
                 return
             await self.clock.sleep(req.interval_s or DEFAULT_POLL_S)
