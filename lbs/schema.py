@@ -11,3 +11,4 @@ from lbs.models import metadata
 __all__ = ["metadata"]
 import lbs.consent.tables  # noqa: F401
 import lbs.billing.tables  # noqa: F401
+import lbs.messaging.tables  # noqa: F401

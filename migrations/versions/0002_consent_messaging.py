@@ -1,4 +1,5 @@
-"""Consent grants (projection), consent events and the audit log (append-only), retention policies.
+"""Consent grants (projection), consent events and the audit log (append-only), retention policies;
+messaging: the MT outbox, received MOs, the opt-out list and the marketing day counter.
 
 Revision ID: 0002
 Revises: 0001
@@ -98,6 +99,7 @@ def upgrade() -> None:
         sa.CheckConstraint("data_class IN ('positions', 'presence', 'message_bodies')", name="retention_class_check"),
         sa.CheckConstraint("retention_s > 0", name="retention_positive_check"),
     )
+    _messaging_upgrade()
     op.execute(
         """
         CREATE FUNCTION lbs_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -113,7 +115,75 @@ def upgrade() -> None:
         )
 
 
+def _messaging_upgrade() -> None:
+    op.create_table(
+        "mt_messages",
+        sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+        sa.Column("msisdn", sa.Text, nullable=False),
+        sa.Column("source", sa.Text, nullable=False),
+        sa.Column("body", sa.Text, nullable=True),
+        sa.Column("encoding", sa.Text, nullable=False),
+        sa.Column("segments", sa.Integer, nullable=False),
+        sa.Column("message_class", sa.Text, nullable=False),
+        sa.Column("brand", sa.Text, nullable=True),
+        sa.Column("application_id", sa.BigInteger, nullable=True),
+        sa.Column("flash", sa.Boolean, nullable=False, server_default=sa.false()),
+        sa.Column("status", sa.Text, nullable=False, server_default="queued"),
+        sa.Column("not_before", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+        sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("smsc_message_id", sa.Text, nullable=True),
+        sa.Column("error", sa.Text, nullable=True),
+        sa.Column("idempotency_key", sa.Text, nullable=True, unique=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+        _ts("submitted_at", nullable=True),
+        _ts("done_at", nullable=True),
+        sa.CheckConstraint(
+            "status IN ('queued', 'deferred', 'sending', 'submitted', 'delivered', 'failed', 'expired')",
+            name="mt_messages_status_check",
+        ),
+        sa.CheckConstraint("message_class IN ('transactional', 'marketing')", name="mt_messages_class_check"),
+        sa.CheckConstraint("encoding IN ('gsm0338', 'ucs2')", name="mt_messages_encoding_check"),
+        sa.CheckConstraint("segments > 0", name="mt_messages_segments_check"),
+    )
+    op.create_index("ix_mt_messages_smsc_message_id", "mt_messages", ["smsc_message_id"])
+    op.create_index(
+        "mt_messages_due_idx",
+        "mt_messages",
+        ["not_before"],
+        postgresql_where=sa.text("status IN ('queued', 'deferred')"),
+    )
+    op.create_table(
+        "mo_messages",
+        sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+        sa.Column("msisdn", sa.Text, nullable=False),
+        sa.Column("destination", sa.Text, nullable=False),
+        sa.Column("body", sa.Text, nullable=True),
+        sa.Column("keyword", sa.Text, nullable=True),
+        sa.Column("status", sa.Text, nullable=False, server_default="received"),
+        _ts("received_at"),
+        _ts("handled_at", nullable=True),
+        sa.CheckConstraint("status IN ('received', 'handled', 'failed')", name="mo_messages_status_check"),
+    )
+    op.create_index("mo_messages_pending_idx", "mo_messages", ["id"], postgresql_where=sa.text("status = 'received'"))
+    op.create_table(
+        "opt_outs",
+        sa.Column("subject", sa.Text, primary_key=True),
+        sa.Column("brand", sa.Text, primary_key=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    )
+    op.create_table(
+        "marketing_sends",
+        sa.Column("subject", sa.Text, primary_key=True),
+        sa.Column("brand", sa.Text, primary_key=True),
+        sa.Column("day", sa.Date, primary_key=True),
+        sa.Column("mt_id", sa.BigInteger, nullable=True),
+    )
+
+
 def downgrade() -> None:
+    for table in ("marketing_sends", "opt_outs", "mo_messages", "mt_messages"):
+        op.drop_table(table)
     for table in APPEND_ONLY:
         op.execute(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
     op.execute("DROP FUNCTION IF EXISTS lbs_append_only()")
