@@ -163,3 +163,17 @@ class Settings(BaseSettings):
     retention_presence_s: int = Field(7 * 86_400, description="Default retention of geofence presence state.")
     retention_message_bodies_s: int = Field(30 * 86_400, description="Default retention of SMS bodies.")
     retention_interval_s: float = Field(3600.0, description="How often the server runs the retention job.")
+
+    # --- billing (issue 9) ---
+    billing_currency: str = Field("EUR", description="Currency of fees and statements (ISO 4217); plans must match.")
+    billing_prepaid_validity_days: int = Field(365, description="Days prepaid credit stays valid after a top-up.")
+    billing_short_code_fee_minor: int = Field(15_000, description="Monthly rent per short code, cents (first ones).")
+    billing_short_code_fee_over_limit_minor: int = Field(
+        50_000, description="Monthly rent per short code beyond billing_short_code_fee_limit, in cents."
+    )
+    billing_short_code_fee_limit: int = Field(20, description="Short codes per provider at the lower monthly rent.")
+    billing_throughput_fees_minor: dict[int, int] = Field(
+        {20: 80_000, 50: 160_000, 100: 250_000, 150: 300_000},
+        description="Monthly fee per throughput option, SMS/s -> cents (JSON); 10 SMS/s is included.",
+    )
+    billing_oadc_fee_minor: int = Field(15_000, description="Monthly fee of the OADC (alphanumeric sender) option.")
