@@ -3,15 +3,19 @@
 No entity expansion, no external entities, no DTD fetch (a ``<!DOCTYPE svc_init SYSTEM "...">`` line is
 allowed and ignored), a size cap and a depth cap, UTF-8 only. Anything else raises :class:`XmlRejected`,
 which both sides turn into an MLP FORMAT ERROR instead of a crash.
+
+How: the document must be valid UTF-8 (checked first, so no encoding trick can hide markup from the next
+check), must not declare any entity (``<!ENTITY`` anywhere: no internal entities, hence no billion laughs, and
+no external entities, hence no XXE), and is then parsed by expat through ElementTree's C parser, which never
+fetches an external DTD and rejects references to undeclared entities. This is what ``defusedxml`` checks too,
+done as one byte scan so the fast C tree builder can be used (defusedxml forces the pure-Python one, 5x slower
+on pushed reports).
 """
 
 from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-
-from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import fromstring as _defused_fromstring
 
 # 64 KiB holds an SLIR for a few hundred MSIDs; a legitimate request is never near it.
 DEFAULT_MAX_BYTES = 65_536
@@ -35,10 +39,12 @@ def parse_xml(body: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES, max_depth: int
     if len(body) > max_bytes:
         raise XmlRejected(f"document larger than {max_bytes} bytes")
     _check_utf8(body)
+    if b"<!ENTITY" in body:
+        raise XmlRejected("forbidden XML construct: entity declaration")
+    parser = ET.XMLParser()  # noqa: S314  (see the module docstring: no entities can reach it)
     try:
-        root = _defused_fromstring(body, forbid_dtd=False, forbid_entities=True, forbid_external=True)
-    except DefusedXmlException as exc:
-        raise XmlRejected(f"forbidden XML construct: {type(exc).__name__}") from None
+        parser.feed(body)
+        root = parser.close()
     except ET.ParseError as exc:
         raise XmlRejected(f"not well-formed XML: {exc}") from None
     if not isinstance(root, ET.Element):

@@ -54,6 +54,9 @@ def same_subscriber(a: str | None, b: str) -> bool:
     """Whether two subscriber numbers (any format) are the same MSISDN."""
     if not a:
         return False
+    da, db = a.strip().lstrip("+"), b.strip().lstrip("+")
+    if da.isdigit() and db.isdigit() and not da.startswith("0") and not db.startswith("0"):
+        return da == db  # both international already: no need for the (slow) full parse
     try:
         return to_e164(a) == to_e164(b)
     except LbsError:
