@@ -1,0 +1,192 @@
+"""The durable MT outbox: every MT is a row first (in the caller's transaction), then a worker sends it.
+
+Status: queued -> sending -> submitted -> delivered | failed | expired; deferred when it must wait (marketing
+window, throttling, transport error). A row leaves ``sending`` only when the SMSC answered: a message that got
+a ``submit_sm_resp`` is never submitted again. A crash between submit and response leaves it in ``sending``;
+those rows are re-queued after a grace period (at-least-once there: see docs/messaging.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from lbs.consent.audit import pseudonym
+from lbs.db import Conn
+from lbs.errors import InvalidArgument
+from lbs.messaging import gsm, rules
+from lbs.msisdn import is_short_code, to_e164
+
+MAX_SEGMENTS = 10  # about 1,500 GSM-7 characters: anything longer is refused, not silently cut
+OADC_MAX = 11  # alphanumeric sender IDs: at most 11 characters (GSM 03.40)
+
+
+@dataclass(frozen=True)
+class MtRequest:
+    """What a caller asks to send."""
+
+    msisdn: str
+    body: str
+    source: str
+    message_class: str = "transactional"  # or "marketing"
+    brand: str | None = None
+    language: str = "en"
+    application_id: int | None = None
+    idempotency_key: str | None = None
+    flash: bool = False
+
+
+@dataclass(frozen=True)
+class Enqueued:
+    id: int | None  # None: suppressed
+    status: str  # queued | deferred | suppressed:<reason> | duplicate
+    segments: int = 0
+
+
+def validate_source(source: str) -> str:
+    if is_short_code(source) or (source.isalnum() and 1 <= len(source) <= OADC_MAX):
+        return source
+    raise InvalidArgument(f"sender must be a short code or an alphanumeric OADC of at most 11 characters: {source!r}")
+
+
+def prepare(req: MtRequest, short_code: str) -> tuple[str, str, int]:
+    """(final text, encoding, segments): marketing gets its opt-out mention; too long is refused."""
+    if not req.body.strip():
+        raise InvalidArgument("an MT needs a text")
+    text = rules.with_opt_out(req.body, req.language, short_code) if req.message_class == "marketing" else req.body
+    segments = gsm.segment_count(text)
+    if segments > MAX_SEGMENTS:
+        raise InvalidArgument(f"text needs {segments} SMS parts; at most {MAX_SEGMENTS} are sent")
+    return text, gsm.encoding_for(text), segments
+
+
+async def opted_out(conn: Conn, subject: str, brand: str | None) -> bool:
+    brands = ["*", brand.upper()] if brand else ["*"]
+    return bool(await conn.fetchval("SELECT 1 FROM opt_outs WHERE subject = $1 AND brand = ANY($2)", subject, brands))
+
+
+async def enqueue(conn: Conn, req: MtRequest, *, now: datetime, pseudonym_key: str, short_code: str) -> Enqueued:
+    """Write one MT to the outbox inside the caller's transaction (marketing rules checked here, again at dispatch)."""
+    if req.message_class not in ("transactional", "marketing"):
+        raise InvalidArgument(f"unknown message class {req.message_class!r}")
+    msisdn = to_e164(req.msisdn)
+    source = validate_source(req.source)
+    text, encoding, segments = prepare(req, short_code)
+    not_before = now
+    if req.message_class == "marketing":
+        subject = pseudonym(pseudonym_key, msisdn)
+        if await opted_out(conn, subject, req.brand):
+            return Enqueued(None, "suppressed:opted_out")
+        country = rules.country_of(msisdn)
+        not_before = rules.next_marketing_slot(now, country)
+        day = rules.local_day(not_before, country)
+        inserted = await conn.fetchval(
+            "INSERT INTO marketing_sends (subject, brand, day) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING 1",
+            subject,
+            (req.brand or "*").upper(),
+            day,
+        )
+        if inserted is None:
+            return Enqueued(None, "suppressed:daily_brand_cap")
+    status = "queued" if not_before <= now else "deferred"
+    row_id = await conn.fetchval(
+        "INSERT INTO mt_messages (msisdn, source, body, encoding, segments, message_class, brand, application_id,"
+        " flash, status, not_before, idempotency_key) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)"
+        " ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
+        msisdn,
+        source,
+        text,
+        encoding,
+        segments,
+        req.message_class,
+        req.brand,
+        req.application_id,
+        req.flash,
+        status,
+        not_before,
+        req.idempotency_key,
+    )
+    if row_id is None:
+        return Enqueued(None, "duplicate")
+    if req.message_class == "marketing":
+        await conn.execute(
+            "UPDATE marketing_sends SET mt_id = $1 WHERE subject = $2 AND brand = $3 AND day = $4",
+            row_id,
+            pseudonym(pseudonym_key, msisdn),
+            (req.brand or "*").upper(),
+            rules.local_day(not_before, rules.country_of(msisdn)),
+        )
+    return Enqueued(int(row_id), status, segments)
+
+
+async def claim(pool: asyncpg.Pool[Any], limit: int, now: datetime) -> list[asyncpg.Record]:
+    """Take up to ``limit`` due MTs (oldest first) and mark them ``sending``; other workers skip them."""
+    return await pool.fetch(
+        "UPDATE mt_messages SET status = 'sending', attempts = attempts + 1, updated_at = $2 WHERE id IN ("
+        " SELECT id FROM mt_messages WHERE status IN ('queued', 'deferred') AND not_before <= $2"
+        " ORDER BY not_before, id LIMIT $1 FOR UPDATE SKIP LOCKED) RETURNING *",
+        limit,
+        now,
+    )
+
+
+async def mark_submitted(pool: asyncpg.Pool[Any], mt_id: int, smsc_message_id: str, now: datetime) -> None:
+    await pool.execute(
+        "UPDATE mt_messages SET status = 'submitted', smsc_message_id = $2, submitted_at = $3, updated_at = $3"
+        " WHERE id = $1 AND status = 'sending'",
+        mt_id,
+        smsc_message_id,
+        now,
+    )
+
+
+async def defer(pool: asyncpg.Pool[Any], mt_id: int, until: datetime, reason: str) -> None:
+    await pool.execute(
+        "UPDATE mt_messages SET status = 'deferred', not_before = $2, error = $3, updated_at = now()"
+        " WHERE id = $1 AND status = 'sending'",
+        mt_id,
+        until,
+        reason,
+    )
+
+
+async def fail(pool: asyncpg.Pool[Any], mt_id: int, reason: str) -> None:
+    await pool.execute(
+        "UPDATE mt_messages SET status = 'failed', error = $2, done_at = now(), updated_at = now()"
+        " WHERE id = $1 AND status IN ('sending', 'submitted')",
+        mt_id,
+        reason,
+    )
+
+
+RECEIPT_STATUS = {"DELIVRD": "delivered", "EXPIRED": "expired", "UNDELIV": "failed", "REJECTD": "failed"}
+
+
+async def on_receipt(conn: Conn, *, mt_id: int | None, smsc_message_id: str, stat: str, now: datetime) -> int | None:
+    """Apply a delivery receipt; returns the MT id it updated (None when unknown or already final)."""
+    status = RECEIPT_STATUS.get(stat.upper(), "failed")
+    row = await conn.fetchval(
+        "UPDATE mt_messages SET status = $3, done_at = $4, updated_at = $4, error = CASE WHEN $3 = 'delivered'"
+        " THEN NULL ELSE $5 END WHERE (id = $1 OR ($1::bigint IS NULL AND smsc_message_id = $2))"
+        " AND status IN ('submitted', 'sending') RETURNING id",
+        mt_id,
+        smsc_message_id,
+        status,
+        now,
+        f"receipt {stat}",
+    )
+    return int(row) if row is not None else None
+
+
+async def requeue_stuck(pool: asyncpg.Pool[Any], older_than: timedelta, now: datetime) -> int:
+    """Rows left in ``sending`` by a crashed worker go back to the queue (at-least-once)."""
+    result = await pool.execute(
+        "UPDATE mt_messages SET status = 'deferred', not_before = $1, error = 'requeued after worker loss'"
+        " WHERE status = 'sending' AND updated_at < $2",
+        now,
+        now - older_than,
+    )
+    return int(result.split()[-1])
