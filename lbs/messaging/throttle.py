@@ -44,5 +44,8 @@ class Throttle:
         return int(wait_us) / 1_000_000
 
     async def acquire(self, key: str, rate_per_s: float) -> None:
-        while (wait := await self.wait_time(key, rate_per_s)) > 0:
+        while True:
+            wait = await self.wait_time(key, rate_per_s)
+            if wait <= 0:
+                return
             await asyncio.sleep(wait)
