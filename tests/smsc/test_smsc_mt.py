@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import re
 import struct
@@ -193,8 +194,6 @@ async def test_receipt_dates_with_seconds_are_opt_in(smsc_settings: Settings, ra
     emulator = SmscEmulator(smsc_settings.model_copy(update={"smsc_dlr_seconds": True}))
     port = await emulator.start(port=0)
     try:
-        import asyncio
-
         client = RawClient(*await asyncio.open_connection("127.0.0.1", port))
         await client.send(bind_pdu() + submit_sm_pdu(b"seconds", sequence=2))
         receipt = deliver_sm(await read_command(client, 0x05))

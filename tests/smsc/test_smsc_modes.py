@@ -1,0 +1,139 @@
+"""Named failure modes, set through the control API, observed by real ESMEs and raw sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+import time
+from typing import Any
+
+from aiosmpplib import SmppCommandStatus, SubmitSmResp
+
+from lbs.settings import Settings
+from les_simulator.smsc import SmscEmulator
+from tests.smsc.conftest import EsmeFactory, RawClient, bind_pdu, eventually, header, submit_sm_pdu
+from tests.smsc.test_smsc_flow import HANDSET, mt
+from tests.smsc.test_smsc_mt import read_command
+
+
+async def set_mode(control: Any, **body: Any) -> dict[str, Any]:
+    reply = await control.post("/sim/mode", json=body)
+    assert reply.status == 200, await reply.text()
+    result: dict[str, Any] = await reply.json()
+    return result
+
+
+async def submit_burst(client: RawClient, count: int, registered_delivery: int = 0) -> list[int]:
+    """Send ``count`` submit_sm back to back; return their response statuses in sequence order."""
+    await client.send(
+        b"".join(
+            submit_sm_pdu(b"burst", sequence=seq, registered_delivery=registered_delivery)
+            for seq in range(1, count + 1)
+        )
+    )
+    statuses: dict[int, int] = {}
+    while len(statuses) < count:
+        response = await read_command(client, 0x80000004)
+        _, _, status, sequence = struct.unpack("!IIII", response[:16])
+        statuses[sequence] = status
+    return [statuses[seq] for seq in sorted(statuses)]
+
+
+async def test_happy_by_default(control: Any) -> None:
+    modes = await (await control.get("/sim/mode")).json()
+    assert modes["active"] == ["happy"]
+
+
+async def test_slow_delays_every_response(control: Any, bound_raw: RawClient) -> None:
+    assert (await set_mode(control, mode="slow", delay_s=0.3))["active"] == ["slow"]
+    started = time.monotonic()
+    await bound_raw.send(header(0x15, 5))
+    await read_command(bound_raw, 0x80000015)
+    assert time.monotonic() - started >= 0.3
+
+
+async def test_throttled_per_bind(control: Any, bound_raw: RawClient) -> None:
+    await set_mode(control, mode="throttled", rate=5)
+    statuses = await submit_burst(bound_raw, 20)
+    assert statuses[:5] == [0] * 5  # the one-second burst
+    assert statuses.count(SmppCommandStatus.ESME_RTHROTTLED) >= 14
+
+
+async def test_account_rate_from_settings(smsc_settings: Settings, raw: Any) -> None:
+    smsc = SmscEmulator(smsc_settings.model_copy(update={"smsc_account_tps": {"demo": 3.0}}))
+    await smsc.start(port=0)
+    try:
+        client = RawClient(*await asyncio.open_connection("127.0.0.1", smsc.port))
+        await client.send(bind_pdu())
+        await client.read_pdu()
+        statuses = await submit_burst(client, 10)
+        assert statuses[:3] == [0, 0, 0] and statuses.count(SmppCommandStatus.ESME_RTHROTTLED) >= 6
+        client.close()
+    finally:
+        await smsc.stop()
+
+
+async def test_reject_all(control: Any, bound_raw: RawClient) -> None:
+    await set_mode(control, mode="reject_all", status="ESME_RSYSERR")
+    assert await submit_burst(bound_raw, 2) == [SmppCommandStatus.ESME_RSYSERR] * 2
+    await set_mode(control, mode="reject_all", off=True)
+    assert await submit_burst(bound_raw, 1) == [0]
+
+
+async def test_dlr_delayed(smsc: SmscEmulator, control: Any, esme: EsmeFactory) -> None:
+    await set_mode(control, mode="dlr_delayed", delay_s=0.4)
+    client, hook = await esme()
+    started = time.monotonic()
+    await client.broker.enqueue(mt("late"))
+    await hook.wait(lambda: bool(hook.of(SubmitSmResp)))
+    assert not smsc.handsets.inbox(HANDSET)
+    await hook.wait(lambda: len(hook.receipts()) == 1)
+    assert time.monotonic() - started >= 0.4
+
+
+async def test_dlr_fail_ratio(smsc: SmscEmulator, control: Any, esme: EsmeFactory) -> None:
+    await set_mode(control, mode="dlr_fail_ratio", ratio=1.0, stat="EXPIRED")
+    client, hook = await esme()
+    for n in range(3):
+        await client.broker.enqueue(mt(f"fail {n}"))
+    await hook.wait(lambda: len(hook.receipts()) == 3)
+    assert {r.parse_receipt()["stat"] for r in hook.receipts()} == {"EXPIRED"}
+    assert not smsc.handsets.inbox(HANDSET)  # never reached the handset
+
+
+async def test_dlr_fail_ratio_is_a_share(smsc: SmscEmulator, control: Any, bound_raw: RawClient) -> None:
+    await set_mode(control, mode="dlr_fail_ratio", ratio=0.5)
+    await submit_burst(bound_raw, 40, registered_delivery=1)
+    stats: list[str] = []
+    while len(stats) < 40:
+        pdu = await read_command(bound_raw, 0x05)
+        stats.append(pdu.split(b"stat:")[1][:7].decode())
+    assert 8 <= stats.count("UNDELIV") <= 32 and stats.count("UNDELIV") + stats.count("DELIVRD") == 40
+
+
+async def test_drop_connection_after_n(smsc: SmscEmulator, control: Any, esme: EsmeFactory) -> None:
+    await set_mode(control, mode="drop_connection_after_n", n=2)
+    client, hook = await esme()
+    await client.broker.enqueue(mt("one"))
+    await client.broker.enqueue(mt("two"))
+    await eventually(lambda: len(smsc.handsets.inbox(HANDSET)) == 2)  # the 2nd was accepted...
+    assert len(hook.of(SubmitSmResp)) == 1  # ...but its response was never sent
+    assert smsc.pdus[-1].error and "dropped" in smsc.pdus[-1].error
+    await eventually(lambda: bool(smsc.binds("demo")), within_s=8.0)  # aiosmpplib reconnects
+
+
+async def test_unbind_mode(smsc: SmscEmulator, control: Any, esme: EsmeFactory) -> None:
+    await esme()
+    [first] = smsc.binds("demo")
+    body = await set_mode(control, mode="unbind")
+    assert body["unbound"] == 1 and first.closed
+    assert any(r.command == "unbind_resp" for r in smsc.pdus)  # the ESME answered
+    await eventually(lambda: bool(smsc.binds("demo")), within_s=8.0)  # and came back
+
+
+async def test_happy_resets_everything(control: Any) -> None:
+    await set_mode(control, mode="slow", delay_s=2)
+    await set_mode(control, mode="throttled")
+    both = await set_mode(control, mode="dlr_fail_ratio", ratio=0.1)
+    assert both["active"] == ["slow", "throttled", "dlr_fail_ratio"]
+    assert (await set_mode(control, mode="happy"))["active"] == ["happy"]

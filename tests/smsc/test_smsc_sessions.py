@@ -1,0 +1,200 @@
+"""Binds, enquire_link, unbind, MO delivery (concatenated, windowed, redelivered) and an SMSC restart."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from typing import Any
+
+import pytest
+from aiosmpplib import BindMode, SmppCommandStatus, SmppError, SubmitSmResp
+from aiosmpplib.retrytimer import SimpleExponentialBackoff
+from smpp.pdu.pdu_encoding import PDUEncoder
+
+from lbs.settings import Settings
+from les_simulator.smsc import SmscEmulator
+from tests.smsc.conftest import (
+    ClosingEsme,
+    EsmeFactory,
+    RawClient,
+    RawFactory,
+    bind_pdu,
+    eventually,
+    fast_stop,
+    header,
+    parse_header,
+    submit_sm_pdu,
+)
+from tests.smsc.test_smsc_flow import HANDSET, mt
+from tests.smsc.test_smsc_mt import deliver_sm, read_command
+
+
+@pytest.mark.parametrize(("command_id", "kind"), [(0x01, "receiver"), (0x02, "transmitter"), (0x09, "transceiver")])
+async def test_bind_kinds(smsc: SmscEmulator, raw: RawFactory, command_id: int, kind: str) -> None:
+    client = await raw()
+    await client.send(bind_pdu(command_id=command_id))
+    response = await client.read_pdu()
+    decoded = PDUEncoder().decode(io.BytesIO(response))
+    assert (
+        decoded.commandId.name
+        == {1: "bind_receiver_resp", 2: "bind_transmitter_resp", 9: "bind_transceiver_resp"}[command_id]
+    )
+    assert decoded.params["system_id"] == b"LBS-SMSC" and decoded.status.name == "ESME_ROK"
+    [session] = smsc.binds()
+    assert session.kind == kind
+    await client.send(submit_sm_pdu(b"x", sequence=2, registered_delivery=0))
+    expected = SmppCommandStatus.ESME_RINVBNDSTS if kind == "receiver" else SmppCommandStatus.ESME_ROK
+    assert parse_header(await client.read_pdu())[2] == expected
+
+
+@pytest.mark.parametrize(("system_id", "password"), [("demo", "wrong"), ("nobody", "demo"), ("", "")])
+async def test_wrong_credentials_get_bindfail(smsc: SmscEmulator, system_id: str, password: str) -> None:
+    client = ClosingEsme("127.0.0.1", smsc.port, system_id, password, socket_timeout=2.0, log_level="CRITICAL")
+    with pytest.raises(SmppError) as failure:
+        await client.connect()
+    client.close_transport()
+    assert failure.value.command_status == SmppCommandStatus.ESME_RBINDFAIL
+    assert not smsc.binds()
+
+
+async def test_second_bind_on_a_session_is_already_bound(bound_raw: RawClient) -> None:
+    await bound_raw.send(bind_pdu(sequence=2))
+    assert parse_header(await bound_raw.read_pdu())[2:] == (SmppCommandStatus.ESME_RALYBND, 2)
+
+
+async def test_two_accounts_are_separate(smsc: SmscEmulator, esme: EsmeFactory, control: Any) -> None:
+    _, demo = await esme()
+    _, other = await esme("other", "secret")
+    for short_code in ("3311", "4422"):
+        reply = await control.post("/sim/mo", json={"from": HANDSET, "to": short_code, "text": f"to {short_code}"})
+        assert reply.status == 202
+    await demo.wait(lambda: len(demo.mos()) == 1)
+    await other.wait(lambda: len(other.mos()) == 1)
+    assert demo.mos()[0].short_message == "to 3311" and other.mos()[0].short_message == "to 4422"
+
+
+async def test_enquire_link_and_unbind(smsc: SmscEmulator, bound_raw: RawClient) -> None:
+    await bound_raw.send(header(0x15, 8))
+    assert parse_header(await bound_raw.read_pdu()) == (16, 0x80000015, 0, 8)
+    await bound_raw.send(header(0x06, 9))
+    assert parse_header(await bound_raw.read_pdu()) == (16, 0x80000006, 0, 9)
+    assert await bound_raw.closed()
+    await eventually(lambda: not smsc.binds())
+
+
+async def test_transmitter_gets_no_mo(smsc: SmscEmulator, esme: EsmeFactory, control: Any) -> None:
+    await esme(bind_mode=BindMode.TRANSMITTER)
+    reply = await control.post("/sim/mo", json={"from": HANDSET, "to": "3311", "text": "PING"})
+    assert reply.status == 503
+
+
+@pytest.mark.parametrize(
+    ("text", "parts"),
+    [("LOC " + "x" * 200, 2), ("Где ближайшая аптека? " * 5, 2), ("€" * 81, 2)],
+)
+async def test_long_mo_is_concatenated_and_reassembled_by_aiosmpplib(
+    smsc: SmscEmulator, esme: EsmeFactory, control: Any, text: str, parts: int
+) -> None:
+    _, hook = await esme()
+    body = await (await control.post("/sim/mo", json={"from": HANDSET, "to": "3311", "text": text})).json()
+    assert body["segments"] == parts
+    await hook.wait(lambda: len(hook.mos()) == 1)
+    assert hook.mos()[0].short_message == text
+    await eventually(lambda: smsc.mos[body["id"]].status == "delivered")
+
+
+async def test_mo_with_16bit_reference(smsc: SmscEmulator, bound_raw: RawClient, control: Any) -> None:
+    """aiosmpplib 0.7.4 never reassembles these (bug 2); the wire carries a proper 16-bit concat IE."""
+    text = "STOP " + "y" * 200
+    reply = await control.post("/sim/mo", json={"from": HANDSET, "to": "3311", "text": text, "udh_ref_bits": 16})
+    assert reply.status == 202
+    received = []
+    for _ in range(2):
+        pdu = await read_command(bound_raw, 0x05)
+        decoded = PDUEncoder().decode(io.BytesIO(pdu))
+        assert decoded.params["esm_class"].gsmFeatures  # UDHI
+        udh = decoded.params["short_message"][:7]
+        assert udh[:3] == bytes([6, 0x08, 4]) and udh[5] == 2
+        received.append((udh[6], deliver_sm(pdu).short_message))
+    assert "".join(part for _, part in sorted(received)) == text
+
+
+async def test_mo_window_is_honoured(smsc: SmscEmulator, bound_raw: RawClient) -> None:
+    """With nothing answered, the SMSC stops at its window (10) and sends the next one per answer."""
+    for n in range(15):
+        smsc.send_mo(HANDSET, "3311", f"m{n}")
+    sequences = [parse_header(await bound_raw.read_pdu())[3] for _ in range(10)]
+    with pytest.raises(TimeoutError):
+        await bound_raw.read_pdu(within_s=0.2)
+    await bound_raw.send(header(0x80000005, sequences[0], b"\x00"))
+    assert parse_header(await bound_raw.read_pdu())[1] == 0x05
+    with pytest.raises(TimeoutError):
+        await bound_raw.read_pdu(within_s=0.2)
+
+
+async def test_unanswered_mo_is_redelivered_to_the_next_bind(
+    smsc: SmscEmulator, raw: RawFactory, esme: EsmeFactory
+) -> None:
+    first = await raw()
+    await first.send(bind_pdu())
+    await first.read_pdu()
+    mo = smsc.send_mo(HANDSET, "3311", "WHERE")
+    assert parse_header(await first.read_pdu())[1] == 0x05  # taken, never answered
+    first.close()
+    _, hook = await esme()
+    await hook.wait(lambda: len(hook.mos()) == 1)
+    assert hook.mos()[0].short_message == "WHERE"
+    await eventually(lambda: mo.status == "delivered")
+
+
+async def test_unanswered_mo_is_resent_after_the_response_timeout(smsc: SmscEmulator, bound_raw: RawClient) -> None:
+    smsc.settings.smsc_response_timeout_s = 0.2
+    smsc.send_mo(HANDSET, "3311", "again")
+    first = await bound_raw.read_pdu()
+    second = await bound_raw.read_pdu(within_s=2.0)
+    assert first[16:] == second[16:] and parse_header(first)[3] != parse_header(second)[3]
+
+
+@pytest.mark.parametrize(
+    ("status", "outcome"),
+    [(SmppCommandStatus.ESME_RX_T_APPN, "delivered"), (SmppCommandStatus.ESME_RX_P_APPN, "failed")],
+)
+async def test_esme_errors_on_mo(smsc: SmscEmulator, bound_raw: RawClient, status: int, outcome: str) -> None:
+    """A temporary error is retried (then answered OK here); a permanent one fails the MO."""
+    mo = smsc.send_mo(HANDSET, "3311", "HELP")
+    sequence = parse_header(await bound_raw.read_pdu())[3]
+    await bound_raw.send(header(0x80000005, sequence, b"\x00", status=status))
+    if outcome == "delivered":
+        sequence = parse_header(await bound_raw.read_pdu())[3]
+        await bound_raw.send(header(0x80000005, sequence, b"\x00"))
+    await eventually(lambda: mo.status == outcome)
+
+
+async def test_smsc_restart_mid_stream(smsc_settings: Settings, esme: EsmeFactory) -> None:
+    """Stop the SMSC with binds up and start a new one on the same port: the ESME rebinds and carries on."""
+    first = SmscEmulator(smsc_settings)
+    port = await first.start(port=0)
+    smsc_settings.smsc_port = port
+    client = ClosingEsme("127.0.0.1", port, "demo", "demo", socket_timeout=2.0, log_level="CRITICAL")
+    client.retry_timer = SimpleExponentialBackoff(min_delay=50, max_increases=1)
+    task = asyncio.create_task(client.start())
+    try:
+        await eventually(lambda: bool(first.binds("demo")))
+        await first.stop()
+        second = SmscEmulator(smsc_settings)
+        await second.start(port=port)
+        await eventually(lambda: bool(second.binds("demo")), within_s=8.0)
+        await client.broker.enqueue(mt("after restart"))
+        await second.handsets.wait_inbox(HANDSET)
+        await second.stop()
+    finally:
+        await fast_stop(client, task)
+        client.close_transport()
+
+
+async def test_submit_response_carries_the_message_id_of_the_inbox(smsc: SmscEmulator, esme: EsmeFactory) -> None:
+    client, hook = await esme()
+    await client.broker.enqueue(mt("id check"))
+    await hook.wait(lambda: bool(hook.of(SubmitSmResp)))
+    [message] = await smsc.handsets.wait_inbox(HANDSET)
+    assert message.message_ids == (hook.of(SubmitSmResp)[0].message_id,)
