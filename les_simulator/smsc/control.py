@@ -14,7 +14,7 @@ from aiosmpplib import SmppCommandStatus
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from lbs.errors import InvalidArgument, LbsError, NotFound
-from lbs.msisdn import is_short_code, to_e164
+from lbs.msisdn import to_e164
 from lbs.settings import Settings
 from les_simulator.smsc.keys import SMSC
 from les_simulator.smsc.modes import ModeName, ModeRequest, ReceiptStat, apply_mode
@@ -30,7 +30,7 @@ class MoBody(BaseModel):
 
     model_config = ConfigDict(populate_by_name=True, extra="forbid")
     sender: str = Field(alias="from", min_length=1, max_length=32)
-    to: str = Field(min_length=1, max_length=21)
+    to: str = Field(min_length=1, max_length=21)  # a short code, or a long number routed in smsc_routes
     text: str = Field(min_length=1, max_length=MAX_MO_CHARS)
     udh_ref_bits: Literal[8, 16] = 8
 
@@ -78,8 +78,6 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 async def post_mo(request: web.Request) -> web.Response:
     """A handset sends an MO to a short code: 202 with the MO's id, 404/503 if nobody can take it."""
     body: MoBody = await _parse(request, MoBody)
-    if not is_short_code(body.to):
-        raise InvalidArgument(f"'to' must be a short code (3 to 6 digits), not {body.to!r}")
     mo = request.app[SMSC].send_mo(_msisdn(body.sender), body.to, body.text, body.udh_ref_bits)
     return web.json_response(mo.to_json(), status=202)
 

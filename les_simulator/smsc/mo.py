@@ -13,6 +13,7 @@ from aiosmpplib import NPI, TON, DeliverSm, PhoneNumber
 from aiosmpplib.codec import find_codec_info
 
 from lbs.messaging.gsm import encoding_for, split_segments
+from lbs.msisdn import is_short_code
 from les_simulator.smsc.wire import ESM_UDHI, IE_CONCAT_8BIT, IE_CONCAT_16BIT
 
 
@@ -28,16 +29,18 @@ def handset_address(msisdn: str) -> PhoneNumber:
     return PhoneNumber(msisdn.lstrip("+"), TON.INTERNATIONAL, NPI.ISDN)
 
 
-def short_code_address(short_code: str) -> PhoneNumber:
-    """A short code as the MO destination (network specific, as operators number them)."""
-    return PhoneNumber(short_code, TON.NETWORK_SPECIFIC, NPI.UNKNOWN)
+def service_address(number: str) -> PhoneNumber:
+    """The MO destination: a short code (network specific, as operators number them) or a long number."""
+    if is_short_code(number):
+        return PhoneNumber(number, TON.NETWORK_SPECIFIC, NPI.UNKNOWN)
+    return handset_address(number)
 
 
 def mo_pdus(msisdn: str, short_code: str, text: str, ref: int, ref_bits: int = 8) -> list[DeliverSm]:
     """The deliver_sm PDUs of one MO: one, or one per part with a concatenation UDH."""
     encoding = encoding_for(text)
     parts = split_segments(text)
-    source, destination = handset_address(msisdn), short_code_address(short_code)
+    source, destination = handset_address(msisdn), service_address(short_code)
     if len(parts) == 1:
         return [
             DeliverSm(

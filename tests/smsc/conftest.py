@@ -18,7 +18,7 @@ from lbs.settings import Settings
 from les_simulator.smsc import SmscEmulator, create_smsc_control_app
 
 ACCOUNTS = {"demo": "demo", "other": "secret"}
-ROUTES = {"3311": "demo", "4422": "other"}
+ROUTES = {"3311": "demo", "4422": "other", "+3225550100": "demo"}  # a long number routes too
 
 
 class RecordingHook(AbstractHook):

@@ -65,12 +65,15 @@ async def test_second_bind_on_a_session_is_already_bound(bound_raw: RawClient) -
 async def test_two_accounts_are_separate(smsc: SmscEmulator, esme: EsmeFactory, control: Any) -> None:
     _, demo = await esme()
     _, other = await esme("other", "secret")
-    for short_code in ("3311", "4422"):
+    for short_code in ("3311", "4422", "+3225550100"):
         reply = await control.post("/sim/mo", json={"from": HANDSET, "to": short_code, "text": f"to {short_code}"})
         assert reply.status == 202
-    await demo.wait(lambda: len(demo.mos()) == 1)
+    await demo.wait(lambda: len(demo.mos()) == 2)
     await other.wait(lambda: len(other.mos()) == 1)
-    assert demo.mos()[0].short_message == "to 3311" and other.mos()[0].short_message == "to 4422"
+    assert sorted(m.short_message for m in demo.mos()) == ["to +3225550100", "to 3311"]
+    assert other.mos()[0].short_message == "to 4422"
+    long_number = next(m for m in demo.mos() if m.short_message == "to +3225550100").destination
+    assert (long_number.number, long_number.ton) == ("3225550100", 1)
 
 
 async def test_enquire_link_and_unbind(smsc: SmscEmulator, bound_raw: RawClient) -> None:
