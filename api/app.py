@@ -11,6 +11,7 @@ from aiohttp import web
 
 from api import system, v1
 from api.keys import (
+    CONSENT_KEY,
     HTTP_SESSION_KEY,
     MESSAGING_KEY,
     METRICS_KEY,
@@ -23,9 +24,12 @@ from api.middleware import error_middleware, metrics_middleware
 from api.openapi import OPENAPI_FRAGMENTS_KEY
 from api.privacy import OPENAPI_PATHS as PRIVACY_PATHS
 from api.privacy import setup_privacy_routes
+from lbs.consent.service import ConsentService
+from lbs.consent.sms import ConsentSms
 from lbs.db import create_pool
 from lbs.keywords import register_builtin
 from lbs.messaging.core import MessagingCore
+from lbs.messaging.optout import OptOutSms
 from lbs.messaging.router import KeywordRouter, Mo
 from lbs.metrics import Metrics
 from lbs.mlp import MlpClient
@@ -58,22 +62,35 @@ async def _http_session(app: web.Application) -> AsyncIterator[None]:
     await session.close()
 
 
-async def _messaging(app: web.Application) -> AsyncIterator[None]:
-    router = app[ROUTER_KEY]
+def _register_keywords(app: web.Application, consent: ConsentService) -> None:
+    settings, router = app[SETTINGS_KEY], app[ROUTER_KEY]
     register_builtin(router, app[MLP_CLIENT_KEY])
-    metrics = app[METRICS_KEY]
+    consent_sms = ConsentSms(consent)
+    consent_sms.register(router)
+    OptOutSms(app[PG_POOL_KEY], settings.pseudonym_key, router.service_name, consent_sms.revoke_app).register(router)
 
-    async def on_mo(mo: Mo) -> None:
+
+async def _messaging(app: web.Application) -> AsyncIterator[None]:
+    settings, pool, router, metrics = app[SETTINGS_KEY], app[PG_POOL_KEY], app[ROUTER_KEY], app[METRICS_KEY]
+    consent = ConsentService(pool, settings)
+    app[CONSENT_KEY] = consent
+    _register_keywords(app, consent)
+
+    async def on_mo(mo: Mo) -> str | None:
+        command = router.parse(mo.text)
+        await pool.execute(
+            "INSERT INTO subscribers (msisdn, language) VALUES ($1, $2) ON CONFLICT (msisdn) DO NOTHING",
+            mo.source,
+            command.language if command else "en",
+        )
         keyword, reply = await router.dispatch(mo)
         metrics.mo_received.labels(keyword).inc()
         log.info("mo", source=mo.source, to=mo.destination, keyword=keyword)
-        if reply:
-            await core.send_mt(mo.source, reply, source=mo.destination)
-            metrics.mt_sent.inc()
+        return reply
 
-    core = MessagingCore(app[SETTINGS_KEY], on_mo)
+    core = MessagingCore(settings, pool, app[REDIS_KEY], on_mo)
     app[MESSAGING_KEY] = core
-    if app[SETTINGS_KEY].smpp_enabled:
+    if settings.smpp_enabled:
         await core.start()
     yield
     await core.stop()

@@ -8,6 +8,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from lbs.apikeys import Principal
+from lbs.consent.service import ConsentService
 from lbs.messaging.core import MessagingCore
 from lbs.metrics import Metrics
 from lbs.mlp import MlpClient
@@ -20,5 +21,6 @@ HTTP_SESSION_KEY = web.AppKey("http_session", aiohttp.ClientSession)
 METRICS_KEY = web.AppKey("metrics", Metrics)
 MESSAGING_KEY = web.AppKey("messaging", MessagingCore)
 MLP_CLIENT_KEY = web.AppKey("mlp_client", MlpClient)
+CONSENT_KEY = web.AppKey("consent", ConsentService)
 
 PRINCIPAL_KEY = web.RequestKey("principal", Principal)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import asyncpg
 import shapely
@@ -11,7 +11,14 @@ from shapely.geometry.base import BaseGeometry
 from lbs.settings import Settings
 
 # A connection as handlers get it: a plain connection or one borrowed from the pool.
-Conn = asyncpg.Connection[Any] | asyncpg.pool.PoolConnectionProxy[Any]
+if TYPE_CHECKING:
+    from asyncpg.pool import PoolConnectionProxy
+
+    Conn: TypeAlias = asyncpg.Connection[Any] | PoolConnectionProxy[Any]
+    Executor: TypeAlias = Conn | asyncpg.Pool[Any]  # anything with execute/fetch: a connection or the pool
+else:
+    Conn = Any  # asyncpg's classes are not subscriptable at run time
+    Executor = Any
 
 
 def _encode_geometry(geom: BaseGeometry) -> bytes:

@@ -8,9 +8,12 @@ from lbs.messaging.router import Command, Handler, KeywordRouter, Mo
 
 
 class PositionLike(Protocol):
-    lat: float
-    lon: float
-    accuracy_m: float
+    @property
+    def lat(self) -> float: ...
+    @property
+    def lon(self) -> float: ...
+    @property
+    def accuracy_m(self) -> float: ...
 
 
 class Locator(Protocol):

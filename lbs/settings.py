@@ -65,6 +65,8 @@ class Settings(BaseSettings):
     smpp_system_id: str = Field("demo", description="system_id the platform binds with.")
     smpp_password: str = Field("demo", description="Password the platform binds with.")
     smpp_enabled: bool = Field(True, description="Whether the platform binds to the SMSC at start-up.")
+    smpp_window: int = Field(100, description="Most submit_sm the platform leaves unanswered on one bind.")
+    default_tps: int = Field(10, description="Throughput (SMS/s) of a sender with no short-code tier (e.g. an OADC).")
     short_code: str = Field("3311", description="The platform's default short code.")
 
     # --- demo ----------------------------------------------------------------------------------------------
@@ -177,3 +179,20 @@ class Settings(BaseSettings):
         description="Monthly fee per throughput option, SMS/s -> cents (JSON); 10 SMS/s is included.",
     )
     billing_oadc_fee_minor: int = Field(15_000, description="Monthly fee of the OADC (alphanumeric sender) option.")
+
+    # --- active queries (issue 7) ---
+    pois_application: str = Field(
+        "CITYGUIDE", description="Application answering POI keywords on a short code with no row in poi_short_codes."
+    )
+    pois_default_k: int = Field(3, description="Places an SMS query returns (REST callers choose k, 1 to 50).")
+    pois_max_radius_m: float = Field(5_000.0, description="Farthest place an SMS query names, in metres.")
+    pois_h3_res: int = Field(9, description="H3 resolution of the cell stored with each POI (9: ~0.1 km²).")
+    pois_memory_index: bool = Field(True, description="Answer nearest-k from the in-memory k-d tree, not PostGIS.")
+    pois_index_check_s: float = Field(
+        5.0, description="How often the in-memory index asks PostgreSQL whether another process changed the POIs."
+    )
+    pois_max_upload_rows: int = Field(1_000_000, description="Most POIs one upload may carry (413 beyond).")
+    pois_max_upload_bytes: int = Field(268_435_456, description="Largest POI upload body, streamed (413 beyond).")
+    pois_import_batch: int = Field(10_000, description="Rows per COPY batch of a POI import.")
+    pois_demo_count: int = Field(4_000, description="Demo POIs generated in Brussels for CITYGUIDE by `make setup`.")
+    pois_demo_seed: int = Field(7, description="Seed of the deterministic demo POI generator.")

@@ -1,7 +1,10 @@
 """The platform's SMPP side: one aiosmpplib ESME (transceiver) per account, MO in, MT out, receipts.
 
-This is the walking-skeleton core: MOs go to the keyword router and replies are submitted straight to the
-bind. The durable outbox, windowing and throughput tiers come with the messaging issue.
+- MO: the hook stores each MO in ``mo_messages`` *before* the library answers ``deliver_sm_resp``, then hands it
+  to the keyword router in its own task; the reply goes to the outbox in the transaction that marks the MO
+  handled (idempotency key ``mo:<id>:reply``). MOs left unhandled by a crash are picked up again.
+- MT: a dispatcher claims due rows from the outbox, waits for the short code's throughput tier (shared token
+  bucket in Redis) and for a window slot, and submits; responses and receipts update the rows in batches.
 """
 
 from __future__ import annotations
@@ -9,43 +12,80 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Coroutine
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
+import redis.asyncio as aioredis
 import structlog
-from aiosmpplib import ESME, NPI, TON, AbstractHook, DeliverSm, PhoneNumber, SmppSessionState, SubmitSm, SubmitSmResp
+from aiosmpplib import (
+    ESME,
+    NPI,
+    TON,
+    AbstractHook,
+    DeliverSm,
+    GenericNack,
+    PhoneNumber,
+    SmppSessionState,
+    SubmitSm,
+    SubmitSmResp,
+)
+from aiosmpplib.state import SmppCommandStatus
 
+from lbs.consent.audit import pseudonym
+from lbs.db import Conn
 from lbs.errors import InvalidArgument
+from lbs.messaging import outbox
 from lbs.messaging.router import Mo
+from lbs.messaging.smpp import FastCorrelator, WindowedBroker, install
+from lbs.messaging.throttle import Throttle
 from lbs.msisdn import is_short_code, to_e164
 from lbs.settings import Settings
 
 log = structlog.get_logger(__name__)
 
-MoCallback = Callable[[Mo], Coroutine[Any, Any, None]]
 
-# aiosmpplib requires floats; a bind that sees nothing for this long sends enquire_link.
-ENQUIRE_LINK_INTERVAL_S = 30.0
+@dataclass(frozen=True)
+class Reply:
+    """A handler's answer with what billing and the outbox need beyond the text."""
+
+    text: str
+    application_id: int | None = None
+
+
+MoHandler = Callable[[Mo], Awaitable["str | Reply | None"]]
+ReceiptListener = Callable[[Conn, int, str], Awaitable[None]]  # (conn, mt id, stat) in the receipt's transaction
+SubmitListener = Callable[[Conn, asyncpg.Record], Awaitable[None]]  # (conn, MT row) when the SMSC accepted it
+
+ENQUIRE_LINK_INTERVAL_S = 30.0  # aiosmpplib requires floats
+MO_RETRY_AFTER = timedelta(seconds=60)  # an MO still 'received' this long after arrival is handled again
+STUCK_SENDING = timedelta(seconds=60)  # 'sending' rows older than this lost their worker: re-queued
+IDLE_POLL_S = 0.2
+THROTTLED = {SmppCommandStatus.ESME_RTHROTTLED, SmppCommandStatus.ESME_RMSGQFUL}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
 def address(number: str) -> PhoneNumber:
-    """An SMPP address: short codes as they are, MSISDNs as international digits (TON 1, NPI 1)."""
+    """An SMPP address: short codes as they are, alphanumeric OADCs as such, MSISDNs as international digits."""
     if is_short_code(number):
         return PhoneNumber(number, TON.NETWORK_SPECIFIC, NPI.UNKNOWN)
+    if not number.lstrip("+").isdigit():
+        return PhoneNumber(number, TON.ALPHANUMERIC, NPI.UNKNOWN)
     return PhoneNumber(to_e164(number).lstrip("+"), TON.INTERNATIONAL, NPI.ISDN)
 
 
-def mo_from_deliver_sm(pdu: DeliverSm) -> Mo:
-    """Turn an incoming deliver_sm into an :class:`Mo` (source normalised to E.164)."""
-    text = pdu.short_message or pdu.message_payload
-    return Mo(
-        source=to_e164(pdu.source.number),
-        destination=pdu.destination.number,
-        text=text,
-        received_at=datetime.now(UTC),
-        message_id=pdu.log_id,
-    )
+def mt_id_of(log_id: str) -> int | None:
+    return int(log_id[3:]) if log_id.startswith("mt:") and log_id[3:].isdigit() else None
+
+
+def backoff(attempts: int) -> timedelta:
+    """Retry delay after a throttled or lost submit: 0.5 s doubling, at most 60 s."""
+    return timedelta(seconds=min(60.0, 0.5 * 2 ** max(0, attempts - 1)))
 
 
 class _Hook(AbstractHook):  # type: ignore[misc]  # aiosmpplib ships no type information
@@ -57,20 +97,33 @@ class _Hook(AbstractHook):  # type: ignore[misc]  # aiosmpplib ships no type inf
 
     async def received(self, smpp_message: Any, pdu: bytes, client_id: str) -> None:
         if isinstance(smpp_message, DeliverSm):
-            self.core.on_deliver_sm(smpp_message)
-        elif isinstance(smpp_message, SubmitSmResp):
-            self.core.on_submit_resp(smpp_message)
+            await self.core.on_deliver_sm(smpp_message)
+        elif isinstance(smpp_message, SubmitSmResp | GenericNack):
+            self.core.on_response(smpp_message)
 
     async def send_error(self, smpp_message: Any, error: Exception, client_id: str) -> None:
-        log.warning("mt send error", error=repr(error), log_id=getattr(smpp_message, "log_id", ""))
+        self.core.on_send_error(smpp_message, error)
 
 
 class MessagingCore:
-    """Owns the bind; hands each MO to ``on_mo`` in its own task and submits MTs."""
+    """Owns the bind, the MO intake and the MT dispatcher of one SMPP account."""
 
-    def __init__(self, settings: Settings, on_mo: MoCallback) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        pool: asyncpg.Pool[Any],
+        redis: aioredis.Redis,
+        on_mo: MoHandler,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        install()
         self.settings = settings
+        self.pool = pool
         self.on_mo = on_mo
+        self.clock = clock
+        self.throttle = Throttle(redis)
+        self.broker = WindowedBroker(settings.smpp_window)
         self.esme = ESME(
             settings.smsc_host,
             settings.smsc_port,
@@ -80,68 +133,241 @@ class MessagingCore:
             enquire_link_interval=ENQUIRE_LINK_INTERVAL_S,
             log_level=logging.WARNING,
             hook=_Hook(self),
+            broker=self.broker,
+            correlator=FastCorrelator(f"lbs-{settings.smpp_system_id}"),
         )
-        self._runner: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._mt_seq = 0
-        self.submitted: dict[str, str] = {}  # log_id -> SMSC message id
+        self.receipt_listeners: list[ReceiptListener] = []
+        self.submit_listeners: list[SubmitListener] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._wake = asyncio.Event()
+        self._results: asyncio.Queue[tuple[str, int, Any]] = asyncio.Queue()
+        self._tiers: dict[str, int] = {}
+
+    # --- lifecycle ------------------------------------------------------------------------------------------
 
     @property
     def bound(self) -> bool:
         return bool(self.esme.session_state == SmppSessionState.BOUND_TRX)
 
+    def _spawn(self, coro: Awaitable[Any], name: str) -> None:
+        task = asyncio.ensure_future(coro)
+        task.set_name(name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     async def start(self) -> None:
-        self._runner = asyncio.create_task(self.esme.start(), name="esme")
+        self._spawn(self.esme.start(), "esme")
+        self._spawn(self._dispatch_loop(), "mt-dispatcher")
+        self._spawn(self._result_writer(), "mt-results")
+        self._spawn(self._mo_recovery_loop(), "mo-recovery")
 
     async def wait_bound(self, within_s: float = 10.0) -> None:
         """Wait until the bind is up; TimeoutError after ``within_s``."""
         async with asyncio.timeout(within_s):
-            while not self.bound:
-                await asyncio.sleep(0.02)  # noqa: ASYNC110 - the ESME exposes no public bind event
+            while not self.bound:  # noqa: ASYNC110 - the ESME exposes no public bind event
+                await asyncio.sleep(0.02)
 
     async def stop(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
         # aiosmpplib 0.7.4 only write_eof()s its socket on stop; we close it ourselves (else ResourceWarning).
         writer = getattr(self.esme, "_writer", None)
         if self.bound:
-            await self.esme.stop()
-        if self._runner is not None:
-            self._runner.cancel()
-            await asyncio.gather(self._runner, return_exceptions=True)
+            with contextlib.suppress(OSError, TimeoutError):
+                await asyncio.wait_for(self.esme.stop(), 5)
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         if writer is not None:
             writer.close()
             with contextlib.suppress(OSError):
                 await writer.wait_closed()
 
-    def on_deliver_sm(self, pdu: DeliverSm) -> None:
+    # --- MO -------------------------------------------------------------------------------------------------
+
+    async def on_deliver_sm(self, pdu: DeliverSm) -> None:
         if pdu.is_receipt():
-            return  # receipts update MT status once the outbox exists
+            await self._on_receipt(pdu)
+            return
+        text = pdu.short_message or pdu.message_payload
         try:
-            mo = mo_from_deliver_sm(pdu)
+            source = to_e164(pdu.source.number)
         except InvalidArgument as exc:
             log.warning("mo refused", reason=exc.message, source=pdu.source.number)
             return
-        task: asyncio.Task[None] = asyncio.create_task(self.on_mo(mo), name=f"mo-{mo.source}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        received_at = self.clock()
+        mo_id = await self.pool.fetchval(
+            "INSERT INTO mo_messages (msisdn, destination, body, received_at) VALUES ($1, $2, $3, $4) RETURNING id",
+            source,
+            pdu.destination.number,
+            text,
+            received_at,
+        )
+        mo = Mo(source, pdu.destination.number, text, received_at, message_id=f"mo:{mo_id}")
+        self._spawn(self.handle_mo(int(mo_id), mo), f"mo-{mo_id}")
 
-    def on_submit_resp(self, resp: SubmitSmResp) -> None:
-        if resp.log_id:
-            self.submitted[resp.log_id] = resp.message_id
+    async def handle_mo(self, mo_id: int, mo: Mo) -> None:
+        """Run the handler, then queue its reply and mark the MO handled in one transaction."""
+        try:
+            answer = await self.on_mo(mo)
+        except Exception:
+            log.exception("mo handler failed", mo_id=mo_id)
+            await self.pool.execute("UPDATE mo_messages SET status = 'failed' WHERE id = $1", mo_id)
+            return
+        reply = Reply(answer) if isinstance(answer, str) else answer
+        async with self.pool.acquire() as conn, conn.transaction():
+            done = await conn.fetchval(
+                "UPDATE mo_messages SET status = 'handled', handled_at = $2 WHERE id = $1 AND status = 'received'"
+                " RETURNING 1",
+                mo_id,
+                self.clock(),
+            )
+            if done and reply is not None and reply.text:
+                await self.enqueue(
+                    conn,
+                    outbox.MtRequest(
+                        mo.source,
+                        reply.text,
+                        mo.destination,
+                        application_id=reply.application_id,
+                        idempotency_key=f"mo:{mo_id}:reply",
+                    ),
+                )
+        self._wake.set()  # committed now: the dispatcher can see the reply
 
-    async def send_mt(self, to: str, text: str, *, source: str | None = None) -> str:
-        """Submit ``text`` to ``to``; long text goes as UDH-concatenated parts. Returns the MT's log id."""
-        self._mt_seq += 1
-        log_id = f"mt-{self._mt_seq}"
+    async def _mo_recovery_loop(self) -> None:
+        while True:
+            rows = await self.pool.fetch(
+                "SELECT * FROM mo_messages WHERE status = 'received' AND received_at < $1 ORDER BY id LIMIT 100",
+                self.clock() - MO_RETRY_AFTER,
+            )
+            for r in rows:
+                mo = Mo(r["msisdn"], r["destination"], r["body"] or "", r["received_at"], message_id=f"mo:{r['id']}")
+                await self.handle_mo(r["id"], mo)
+            await asyncio.sleep(MO_RETRY_AFTER.total_seconds() / 2)
+
+    # --- MT -------------------------------------------------------------------------------------------------
+
+    async def enqueue(self, conn: Conn, req: outbox.MtRequest) -> outbox.Enqueued:
+        """Put an MT in the outbox in the caller's transaction; the dispatcher sends it once committed."""
+        result = await outbox.enqueue(
+            conn, req, now=self.clock(), pseudonym_key=self.settings.pseudonym_key, short_code=self.settings.short_code
+        )
+        self._wake.set()
+        return result
+
+    async def send(self, req: outbox.MtRequest) -> outbox.Enqueued:
+        """Enqueue one MT in a transaction of its own."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            result = await self.enqueue(conn, req)
+        self._wake.set()
+        return result
+
+    async def _tier(self, source: str) -> int:
+        if source not in self._tiers:
+            tps = await self.pool.fetchval("SELECT throughput_tps FROM short_codes WHERE code = $1", source)
+            self._tiers[source] = int(tps or self.settings.default_tps)
+        return self._tiers[source]
+
+    async def _dispatch_loop(self) -> None:
+        await outbox.requeue_stuck(self.pool, STUCK_SENDING, self.clock())
+        while True:
+            free = self.settings.smpp_window - self.broker.outstanding
+            if not self.bound or free <= 0:
+                await asyncio.sleep(0.01)
+                continue
+            rows = await outbox.claim(self.pool, min(free, 200), self.clock())
+            if not rows:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), IDLE_POLL_S)
+                continue
+            for row in rows:
+                await self._submit(row)
+
+    async def _submit(self, row: asyncpg.Record) -> None:
+        if row["message_class"] == "marketing":  # the STOP list is checked again at dispatch
+            subject = pseudonym(self.settings.pseudonym_key, row["msisdn"])
+            if await outbox.opted_out(self.pool, subject, row["brand"]):
+                await outbox.fail(self.pool, row["id"], "suppressed: opted out before dispatch")
+                return
+        await self.throttle.acquire(row["source"], await self._tier(row["source"]))
         msg = SubmitSm(
-            short_message=text,
-            source=address(source or self.settings.short_code),
-            destination=address(to),
+            short_message=row["body"],
+            source=address(row["source"]),
+            destination=address(row["msisdn"]),
             esm_class=0x40,  # split with UDH when long (dropped for one part); never the SAR path (aiosmpplib bug)
             auto_message_payload=False,
-            log_id=log_id,
+            encoding=row["encoding"],
+            log_id=f"mt:{row['id']}",
+            extra_data=str(row["attempts"]),
         )
         await self.esme.broker.enqueue(msg)
-        return log_id
+
+    def on_response(self, resp: SubmitSmResp | GenericNack) -> None:
+        self.broker.release(resp.log_id)
+        mt_id = mt_id_of(resp.log_id)
+        if mt_id is None:
+            return
+        if isinstance(resp, SubmitSmResp) and resp.command_status == SmppCommandStatus.ESME_ROK:
+            self._results.put_nowait(("submitted", mt_id, resp.message_id))
+        elif resp.command_status in THROTTLED:
+            self._results.put_nowait(("defer", mt_id, f"SMSC {resp.command_status.name}"))
+        else:
+            self._results.put_nowait(("fail", mt_id, f"SMSC {resp.command_status.name}"))
+
+    def on_send_error(self, msg: Any, error: Exception) -> None:
+        self.broker.release(getattr(msg, "log_id", ""))
+        mt_id = mt_id_of(getattr(msg, "log_id", ""))
+        if mt_id is None:
+            return
+        kind = "fail" if isinstance(error, ValueError) else "defer"  # transport or timeout: try again
+        self._results.put_nowait((kind, mt_id, repr(error)))
+
+    async def _result_writer(self) -> None:
+        """Apply submit outcomes in batches: one round trip for many rows keeps up with thousands per second."""
+        while True:
+            batch = [await self._results.get()]
+            while not self._results.empty() and len(batch) < 1000:
+                batch.append(self._results.get_nowait())
+            try:
+                await self._apply_results(batch)
+            except (OSError, asyncpg.PostgresError):
+                log.exception("could not record submit outcomes; rows stay 'sending' and are re-queued")
+
+    async def _apply_results(self, batch: list[tuple[str, int, Any]]) -> None:
+        now = self.clock()
+        submitted = [(i, v) for k, i, v in batch if k == "submitted"]
+        async with self.pool.acquire() as conn, conn.transaction():
+            if submitted:
+                rows = await conn.fetch(
+                    "UPDATE mt_messages m SET status = 'submitted', smsc_message_id = u.smsc_id, submitted_at = $3,"
+                    " updated_at = $3 FROM unnest($1::bigint[], $2::text[]) AS u(id, smsc_id)"
+                    " WHERE m.id = u.id AND m.status = 'sending' RETURNING m.*",
+                    [i for i, _ in submitted],
+                    [v for _, v in submitted],
+                    now,
+                )
+                for row in rows:
+                    for listener in self.submit_listeners:
+                        await listener(conn, row)
+            for kind, mt_id, reason in batch:
+                if kind == "defer":
+                    attempts = await conn.fetchval("SELECT attempts FROM mt_messages WHERE id = $1", mt_id) or 1
+                    await outbox.defer(conn, mt_id, now + backoff(attempts), reason)
+                elif kind == "fail":
+                    await outbox.fail(conn, mt_id, reason)
+        if any(k == "defer" for k, _, _ in batch):
+            self._wake.set()
+
+    async def _on_receipt(self, pdu: DeliverSm) -> None:
+        receipt = pdu.parse_receipt()
+        smsc_id, stat = str(receipt.get("id", "")), str(receipt.get("stat", ""))
+        if not smsc_id or not stat:
+            log.warning("receipt without id or stat", text=pdu.short_message)
+            return
+        async with self.pool.acquire() as conn, conn.transaction():
+            mt_id = await outbox.on_receipt(
+                conn, mt_id=mt_id_of(pdu.log_id), smsc_message_id=smsc_id, stat=stat, now=self.clock()
+            )
+            if mt_id is not None:
+                for listener in self.receipt_listeners:
+                    await listener(conn, mt_id, stat)

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 import asyncpg
 
 from lbs.consent.audit import pseudonym
-from lbs.db import Conn
+from lbs.db import Conn, Executor
 from lbs.errors import InvalidArgument
 from lbs.messaging import gsm, rules
 from lbs.msisdn import is_short_code, to_e164
@@ -63,7 +62,7 @@ def prepare(req: MtRequest, short_code: str) -> tuple[str, str, int]:
     return text, gsm.encoding_for(text), segments
 
 
-async def opted_out(conn: Conn, subject: str, brand: str | None) -> bool:
+async def opted_out(conn: Executor, subject: str, brand: str | None) -> bool:
     brands = ["*", brand.upper()] if brand else ["*"]
     return bool(await conn.fetchval("SELECT 1 FROM opt_outs WHERE subject = $1 AND brand = ANY($2)", subject, brands))
 
@@ -122,7 +121,7 @@ async def enqueue(conn: Conn, req: MtRequest, *, now: datetime, pseudonym_key: s
     return Enqueued(int(row_id), status, segments)
 
 
-async def claim(pool: asyncpg.Pool[Any], limit: int, now: datetime) -> list[asyncpg.Record]:
+async def claim(pool: Executor, limit: int, now: datetime) -> list[asyncpg.Record]:
     """Take up to ``limit`` due MTs (oldest first) and mark them ``sending``; other workers skip them."""
     return await pool.fetch(
         "UPDATE mt_messages SET status = 'sending', attempts = attempts + 1, updated_at = $2 WHERE id IN ("
@@ -133,7 +132,7 @@ async def claim(pool: asyncpg.Pool[Any], limit: int, now: datetime) -> list[asyn
     )
 
 
-async def mark_submitted(pool: asyncpg.Pool[Any], mt_id: int, smsc_message_id: str, now: datetime) -> None:
+async def mark_submitted(pool: Executor, mt_id: int, smsc_message_id: str, now: datetime) -> None:
     await pool.execute(
         "UPDATE mt_messages SET status = 'submitted', smsc_message_id = $2, submitted_at = $3, updated_at = $3"
         " WHERE id = $1 AND status = 'sending'",
@@ -143,7 +142,7 @@ async def mark_submitted(pool: asyncpg.Pool[Any], mt_id: int, smsc_message_id: s
     )
 
 
-async def defer(pool: asyncpg.Pool[Any], mt_id: int, until: datetime, reason: str) -> None:
+async def defer(pool: Executor, mt_id: int, until: datetime, reason: str) -> None:
     await pool.execute(
         "UPDATE mt_messages SET status = 'deferred', not_before = $2, error = $3, updated_at = now()"
         " WHERE id = $1 AND status = 'sending'",
@@ -153,7 +152,7 @@ async def defer(pool: asyncpg.Pool[Any], mt_id: int, until: datetime, reason: st
     )
 
 
-async def fail(pool: asyncpg.Pool[Any], mt_id: int, reason: str) -> None:
+async def fail(pool: Executor, mt_id: int, reason: str) -> None:
     await pool.execute(
         "UPDATE mt_messages SET status = 'failed', error = $2, done_at = now(), updated_at = now()"
         " WHERE id = $1 AND status IN ('sending', 'submitted')",
@@ -181,7 +180,7 @@ async def on_receipt(conn: Conn, *, mt_id: int | None, smsc_message_id: str, sta
     return int(row) if row is not None else None
 
 
-async def requeue_stuck(pool: asyncpg.Pool[Any], older_than: timedelta, now: datetime) -> int:
+async def requeue_stuck(pool: Executor, older_than: timedelta, now: datetime) -> int:
     """Rows left in ``sending`` by a crashed worker go back to the queue (at-least-once)."""
     result = await pool.execute(
         "UPDATE mt_messages SET status = 'deferred', not_before = $1, error = 'requeued after worker loss'"
