@@ -74,7 +74,8 @@ class OutboundQueues:
         return {system_id: queue.qsize() for system_id, queue in self._queues.items() if queue.qsize()}
 
     def close(self) -> None:
-        """Cancel pending retries (the SMSC is stopping)."""
-        for timer in self._timers.values():
+        """The SMSC is stopping: cancel the retry timers and queue their PDUs now, so a restart keeps them."""
+        for item, timer in self._timers.items():
             timer.cancel()
+            self.put(item)
         self._timers.clear()

@@ -8,6 +8,7 @@ listener; the control API (``control.py``) drives it over HTTP; tests may also c
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import random
 import secrets
@@ -32,6 +33,8 @@ from les_simulator.smsc.session import SmppSession
 from les_simulator.smsc.wire import RawHeader, concat_of, decode_sm, parse_data_coding, scan_sm
 
 OK = SmppCommandStatus.ESME_ROK
+# phonenumbers costs ~50 µs a parse; a bench resends to the same few thousand handsets.
+msisdn_of = functools.lru_cache(maxsize=65_536)(to_e164)
 
 
 @dataclass(eq=False)
@@ -71,6 +74,15 @@ class PduRecord:
             **self.fields,
             "error": self.error,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """An accepted MT part on its way to the handset, with its decided outcome."""
+
+    part: MtPart
+    stat: ReceiptStat
+    registered_delivery: int
 
 
 @dataclass(eq=False)
@@ -129,7 +141,8 @@ class SmscEmulator:
         self.port: int | None = None
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._deliveries: dict[str, asyncio.TimerHandle] = {}
+        self._deliveries: dict[str, tuple[asyncio.TimerHandle, Delivery]] = {}
+        self._stored: list[Delivery] = []  # deliveries a stop() interrupted, resumed by the next start()
         self._session_ids = itertools.count(1)
         self._message_ids = itertools.count(1)
         self._mo_refs = itertools.count(1)
@@ -143,7 +156,16 @@ class SmscEmulator:
         listen_port = self.settings.smsc_port if port is None else port
         self._server = await asyncio.start_server(self._on_connect, host or self.settings.smsc_host, listen_port)
         self.port = self._server.sockets[0].getsockname()[1]
+        stored, self._stored = self._stored, []
+        for delivery in stored:
+            self._schedule(delivery, self.settings.smsc_dlr_delay_s)
         return self.port
+
+    async def restart(self) -> int:
+        """Stop and start again on the same port, keeping the store: like a real SMSC, accepted MTs still
+        reach their handsets, their receipts and queued MOs still go out once ESMEs rebind."""
+        await self.stop()
+        return await self.start(port=self.port)
 
     async def stop(self) -> None:
         """Close every connection and the listener, abruptly, like a crashing SMSC."""
@@ -151,8 +173,9 @@ class SmscEmulator:
             self._server.close()
         for session in list(self.sessions):
             await session.close()
-        for handle in self._deliveries.values():
+        for handle, delivery in self._deliveries.values():
             handle.cancel()
+            self._stored.append(delivery)
         self._deliveries.clear()
         self.outbound.close()
         for task in list(self._tasks):
@@ -225,7 +248,7 @@ class SmscEmulator:
         if status != OK:
             return status, ""
         try:
-            recipient = to_e164(message.destination.number)
+            recipient = msisdn_of(message.destination.number)
         except InvalidArgument:
             return SmppCommandStatus.ESME_RINVDSTADR, ""
         part = MtPart(
@@ -293,23 +316,25 @@ class SmscEmulator:
 
     def _schedule_delivery(self, part: MtPart, registered_delivery: int) -> None:
         delay = self.modes.dlr_delay_s if self.modes.dlr_delay_s is not None else self.settings.smsc_dlr_delay_s
-        stat = self._outcome()
-        loop = asyncio.get_running_loop()
-        handle = loop.call_later(delay, self._deliver_mt, part, stat, registered_delivery)
-        self._deliveries[part.message_id] = handle
+        self._schedule(Delivery(part, self._outcome(), registered_delivery), delay)
+
+    def _schedule(self, delivery: Delivery, delay: float) -> None:
+        handle = asyncio.get_running_loop().call_later(delay, self._deliver_mt, delivery)
+        self._deliveries[delivery.part.message_id] = (handle, delivery)
 
     def _outcome(self) -> ReceiptStat:
         if self.modes.dlr_fail_ratio > 0 and self._random.random() < self.modes.dlr_fail_ratio:
             return self.modes.dlr_fail_stat
         return "DELIVRD"
 
-    def _deliver_mt(self, part: MtPart, stat: ReceiptStat, registered_delivery: int) -> None:
+    def _deliver_mt(self, delivery: Delivery) -> None:
         """The handset got the part (or not), and the receipt goes back if the ESME asked for it."""
+        part, stat = delivery.part, delivery.stat
         self._deliveries.pop(part.message_id, None)
         now = datetime.now(UTC)
         if stat == "DELIVRD":
             self.handsets.get(part.recipient).receive(part, now)
-        if wants_receipt(registered_delivery, stat):
+        if wants_receipt(delivery.registered_delivery, stat):
             receipt = receipt_pdu(part, stat, now, self.settings.smsc_dlr_seconds)
             self.outbound.put(Outbound(part.system_id, receipt))
 
@@ -349,7 +374,7 @@ class SmscEmulator:
             "port": self.port,
             "binds": [session.describe() for session in self.binds()],
             "outbound_waiting": self.outbound.waiting(),
-            "pending_deliveries": len(self._deliveries),
+            "pending_deliveries": len(self._deliveries) + len(self._stored),
             "pdus_logged": len(self.pdus),
             "modes": self.modes.to_json(),
         }

@@ -201,3 +201,17 @@ async def test_submit_response_carries_the_message_id_of_the_inbox(smsc: SmscEmu
     await hook.wait(lambda: bool(hook.of(SubmitSmResp)))
     [message] = await smsc.handsets.wait_inbox(HANDSET)
     assert message.message_ids == (hook.of(SubmitSmResp)[0].message_id,)
+
+
+async def test_restart_keeps_the_store(smsc: SmscEmulator, esme: EsmeFactory) -> None:
+    """An MT accepted before a restart still reaches the handset, and its receipt reaches the rebound ESME."""
+    smsc.modes.dlr_delay_s = 0.3
+    client, hook = await esme()
+    await client.broker.enqueue(mt("before restart"))
+    await hook.wait(lambda: bool(hook.of(SubmitSmResp)))
+    assert smsc.health()["pending_deliveries"] == 1
+    port = smsc.port
+    assert await smsc.restart() == port
+    await smsc.handsets.wait_inbox(HANDSET)
+    await hook.wait(lambda: len(hook.receipts()) == 1, within_s=8.0)
+    assert hook.receipts()[0].parse_receipt()["id"] == hook.of(SubmitSmResp)[0].message_id
