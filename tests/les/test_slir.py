@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lbs.mlp import Position, PositioningNotAllowed, Qos, ResultCode, UnknownSubscriber
+from lbs.mlp.xmlsafe import parse_xml
 from tests.les.conftest import COARSE, DENIED, GRANTED, Les, Platform
 
 
@@ -58,3 +59,17 @@ async def test_every_result_is_emitted_as_an_event(platform: Platform) -> None:
         (GRANTED, ResultCode.OK, True),
         (DENIED, ResultCode.POSITIONING_NOT_ALLOWED, False),
     ]
+
+
+@pytest.mark.parametrize("ver", ["3.0.0", "3.1.0", "3.2.0", "3.3.0", "3.4.0", "3.5.0"])
+@pytest.mark.parametrize("path", ["/mlp", "/"])
+async def test_answers_in_the_version_asked_on_both_paths(les: Les, ver: str, path: str) -> None:
+    doc = (
+        f'<svc_init ver="{ver}"><hdr ver="{ver}"><client><id>demo</id><pwd>demo</pwd></client></hdr>'
+        f'<slir ver="{ver}"><msids><msid>32470000001</msid></msids></slir></svc_init>'
+    )
+    status, text = await les.post_xml(doc, path)
+    root = parse_xml(text.encode())
+    assert (status, root.get("ver"), root[0].tag, root[0].get("ver")) == (200, ver, "slia", ver)
+    assert root.find("slia/pos/pd/shape/CircularArea/radius") is not None
+    assert (root.find("slia/pos/pd/pos_method") is not None) == (ver >= "3.1.0")
