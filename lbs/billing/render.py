@@ -18,8 +18,17 @@ def to_csv(s: Statement) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_HEADER)
     for ln in s.lines:
-        writer.writerow((ln.kind, ln.event_type or "", ln.short_code or "", ln.description, ln.quantity,
-                         ln.amount_minor, s.currency))  # fmt: skip
+        writer.writerow(
+            (
+                ln.kind,
+                ln.event_type or "",
+                ln.short_code or "",
+                ln.description,
+                ln.quantity,
+                ln.amount_minor,
+                s.currency,
+            )
+        )
     t = s.totals
     for label, amount in (
         ("usage", t.usage_minor),

@@ -27,17 +27,54 @@ AFTER_NOV = datetime(2026, 12, 2, tzinfo=UTC)
 async def traffic(db: asyncpg.Connection[Any], pid: int, tag: str = "", at: datetime = NOV) -> None:
     """3 active locations (1 free), 2 MT segments, 1 MT-R, 1 premium MO, 1 REST location without short code."""
     for i in range(3):
-        await record(db, LocationResult(idempotency_key=f"{tag}l{i}", provider_id=pid, occurred_at=at,
-                                        kind=LocationKind.ACTIVE, short_code="3311"))  # fmt: skip
+        await record(
+            db,
+            LocationResult(
+                idempotency_key=f"{tag}l{i}",
+                provider_id=pid,
+                occurred_at=at,
+                kind=LocationKind.ACTIVE,
+                short_code="3311",
+            ),
+        )
     for seg in (1, 2):
-        await record(db, MtSegment(idempotency_key=f"{tag}m:{seg}", provider_id=pid, occurred_at=at,
-                                   message_key=f"{tag}m", segment=seg, short_code="3311"))  # fmt: skip
-    await record(db, MtSegment(idempotency_key=f"{tag}r", provider_id=pid, occurred_at=at, message_key=f"{tag}r",
-                               reverse_charged=True, subscriber="+32470000009", short_code="3311"))  # fmt: skip
-    await record(db, MoMessage(idempotency_key=f"{tag}p", provider_id=pid, occurred_at=at, charge=MoCharge.PREMIUM,
-                               short_code="4444", subscriber="+32470000008"))  # fmt: skip
-    await record(db, LocationResult(idempotency_key=f"{tag}rest", provider_id=pid, occurred_at=at,
-                                    kind=LocationKind.REST))  # fmt: skip
+        await record(
+            db,
+            MtSegment(
+                idempotency_key=f"{tag}m:{seg}",
+                provider_id=pid,
+                occurred_at=at,
+                message_key=f"{tag}m",
+                segment=seg,
+                short_code="3311",
+            ),
+        )
+    await record(
+        db,
+        MtSegment(
+            idempotency_key=f"{tag}r",
+            provider_id=pid,
+            occurred_at=at,
+            message_key=f"{tag}r",
+            reverse_charged=True,
+            subscriber="+32470000009",
+            short_code="3311",
+        ),
+    )
+    await record(
+        db,
+        MoMessage(
+            idempotency_key=f"{tag}p",
+            provider_id=pid,
+            occurred_at=at,
+            charge=MoCharge.PREMIUM,
+            short_code="4444",
+            subscriber="+32470000008",
+        ),
+    )
+    await record(
+        db, LocationResult(idempotency_key=f"{tag}rest", provider_id=pid, occurred_at=at, kind=LocationKind.REST)
+    )
 
 
 @pytest.fixture
@@ -100,8 +137,9 @@ async def test_a_month_that_has_not_ended_cannot_close(db: asyncpg.Connection[An
 
 async def test_late_events_bill_in_the_next_open_month(db: asyncpg.Connection[Any], acme: int) -> None:
     await close_month(db, NOV_1, closed_by="t", schedule=SCHEDULE, now=AFTER_NOV)
-    late = await record(db, LocationResult(idempotency_key="late", provider_id=acme, occurred_at=NOV,
-                                           kind=LocationKind.REST))  # fmt: skip
+    late = await record(
+        db, LocationResult(idempotency_key="late", provider_id=acme, occurred_at=NOV, kind=LocationKind.REST)
+    )
     assert late is not None and late.period == date(2026, 12, 1)
 
 

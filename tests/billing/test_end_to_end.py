@@ -1,0 +1,129 @@
+"""An active query, billed the way the platform runs it: the location CDR in the query's transaction, the reply
+through the real MT outbox, segments billed by the messaging core's listeners on submission and receipt."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import pytest
+
+from lbs.billing import LocationKind, LocationResult, record
+from lbs.billing.hooks import attach, bill_lines, bill_mt_receipt, bill_submitted_mt, reserve_mt
+from lbs.billing.prepaid import get_balance, top_up
+from lbs.billing.rating import Account
+from lbs.messaging import outbox
+from lbs.settings import Settings
+from tests.billing.conftest import contract
+
+REPLY = "Nearest pharmacies: " + "; ".join(f"Pharmacie {i}, Rue de la Loi {i}, 1000 Bruxelles" for i in range(4))
+
+
+async def active_query(db: asyncpg.Connection[Any], settings: Settings, app_id: int, pid: int, req: str) -> int:
+    """What the active-query handler does in one transaction: bill the location, enqueue the reply."""
+    async with db.transaction():
+        await record(
+            db,
+            LocationResult(
+                idempotency_key=f"loc:{req}",
+                provider_id=pid,
+                application_id=app_id,
+                occurred_at=datetime.now(UTC),
+                kind=LocationKind.ACTIVE,
+                short_code="3311",
+            ),
+        )
+        mt = outbox.MtRequest(
+            msisdn="+32470000001", body=REPLY, source="3311", application_id=app_id, idempotency_key=f"reply:{req}"
+        )
+        done = await outbox.enqueue(db, mt, now=datetime.now(UTC), pseudonym_key="k", short_code="3311")
+        assert done.id is not None and done.segments == 2
+        await reserve_mt(db, provider_id=pid, mt_id=done.id, segments=done.segments)
+        return done.id
+
+
+async def smsc_accepts(db: asyncpg.Connection[Any], mt_id: int) -> None:
+    """What the messaging core does on submit_sm_resp OK: mark submitted, call the submit listeners."""
+    async with db.transaction():
+        row = await db.fetchrow(
+            "UPDATE mt_messages SET status = 'submitted', smsc_message_id = $2, submitted_at = now()"
+            " WHERE id = $1 RETURNING *",
+            mt_id,
+            f"smsc-{mt_id}",
+        )
+        await bill_submitted_mt(db, row)
+
+
+async def receipt(db: asyncpg.Connection[Any], mt_id: int, stat: str) -> None:
+    async with db.transaction():
+        if await outbox.on_receipt(db, mt_id=mt_id, smsc_message_id=f"smsc-{mt_id}", stat=stat, now=datetime.now(UTC)):
+            await bill_mt_receipt(db, mt_id, stat)
+
+
+@pytest.fixture
+async def app_id(db: asyncpg.Connection[Any], providers: dict[str, int], plans: None) -> int:
+    return int(
+        await db.fetchval(
+            "INSERT INTO applications (provider_id, name) VALUES ($1, 'PHARMA') RETURNING id", providers["Acme"]
+        )
+    )
+
+
+async def kinds(db: asyncpg.Connection[Any]) -> list[tuple[str, int | None]]:
+    return [tuple(r) for r in await db.fetch("SELECT event_type, segment FROM billing_cdrs ORDER BY id")]  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("plan", ["DELIVERY", "SUBMIT"])
+async def test_one_location_cdr_and_one_mt_cdr_per_segment(
+    db: asyncpg.Connection[Any], settings: Settings, providers: dict[str, int], app_id: int, plan: str
+) -> None:
+    await contract(db, providers["Acme"], plan)
+    mt_id = await active_query(db, settings, app_id, providers["Acme"], "q1")
+    await smsc_accepts(db, mt_id)
+    await receipt(db, mt_id, "DELIVRD")
+    await receipt(db, mt_id, "DELIVRD")  # a duplicated receipt
+    await smsc_accepts(db, mt_id)  # a replayed submit outcome
+    assert await kinds(db) == [("location_active", None), ("mt", 1), ("mt", 2)]
+
+
+async def test_failed_delivery_bills_only_the_location(
+    db: asyncpg.Connection[Any], settings: Settings, providers: dict[str, int], app_id: int
+) -> None:
+    pid = providers["Acme"]
+    await contract(db, pid, "DELIVERY", Account.PREPAID)
+    await top_up(db, pid, 100, idempotency_key="t")
+    mt_id = await active_query(db, settings, app_id, pid, "q2")
+    assert (await get_balance(db, pid)).reserved_minor == 6  # two segments held at 3 cents
+    await smsc_accepts(db, mt_id)
+    await receipt(db, mt_id, "UNDELIV")
+    assert await kinds(db) == [("location_active", None)]
+    bal = await get_balance(db, pid)
+    assert (bal.credits_minor, bal.reserved_minor) == (95, 0)  # the location paid, the MT holds released
+    lines = await bill_lines(db, settings, pid)
+    assert lines[0].startswith("Bill so far for Acme") and "Total excluding tax: 0.05 EUR" in lines[-1]
+
+
+async def test_platform_messages_are_not_billed(db: asyncpg.Connection[Any], providers: dict[str, int]) -> None:
+    async with db.transaction():
+        done = await outbox.enqueue(
+            db,
+            outbox.MtRequest(msisdn="+32470000001", body="HELP: ...", source="3311"),
+            now=datetime.now(UTC),
+            pseudonym_key="k",
+            short_code="3311",
+        )
+    assert done.id is not None
+    await smsc_accepts(db, done.id)
+    assert await kinds(db) == []
+
+
+def test_attach_adds_both_listeners() -> None:
+    class Core:
+        def __init__(self) -> None:
+            self.receipt_listeners: list[Any] = []
+            self.submit_listeners: list[Any] = []
+
+    core = Core()
+    attach(core)
+    assert core.submit_listeners == [bill_submitted_mt] and core.receipt_listeners == [bill_mt_receipt]
