@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from lbs.errors import InvalidArgument, LbsError, NotFound
 from lbs.msisdn import to_e164
 from lbs.settings import Settings
+from les_simulator.smsc.handsets import HandsetState
 from les_simulator.smsc.keys import SMSC
 from les_simulator.smsc.modes import ModeName, ModeRequest, ReceiptStat, apply_mode
 from les_simulator.smsc.server import SmscEmulator
@@ -102,6 +103,21 @@ async def delete_inbox(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+class HandsetBody(BaseModel):
+    """``PUT /sim/handsets/{msisdn}``."""
+
+    model_config = ConfigDict(extra="forbid")
+    state: HandsetState
+
+
+async def put_handset(request: web.Request) -> web.Response:
+    """Set a handset's state: ``on``, ``absent`` (EXPIRED), ``unknown`` (UNDELIV), ``barred`` (REJECTD)."""
+    body: HandsetBody = await _parse(request, HandsetBody)
+    msisdn = _msisdn(request.match_info["msisdn"])
+    request.app[SMSC].handsets.set_state(msisdn, body.state)
+    return web.json_response({"msisdn": msisdn, "state": body.state})
+
+
 async def get_health(request: web.Request) -> web.Response:
     """Listener, binds, queues, modes."""
     return web.json_response(request.app[SMSC].health())
@@ -154,6 +170,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/sim/mo/{mo_id}", get_mo)
     app.router.add_get("/sim/handsets/{msisdn}/inbox", get_inbox)
     app.router.add_delete("/sim/handsets/{msisdn}/inbox", delete_inbox)
+    app.router.add_put("/sim/handsets/{msisdn}", put_handset)
     app.router.add_get("/sim/health", get_health)
     app.router.add_get("/sim/pdus", get_pdus)
     app.router.add_delete("/sim/pdus", delete_pdus)

@@ -5,9 +5,19 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Final, Literal
 
+from les_simulator.smsc.modes import ReceiptStat
 from les_simulator.smsc.wire import Concat, DataCoding
+
+HandsetState = Literal["on", "absent", "unknown", "barred"]
+# What becomes of an MT to a handset in each state (a handset never set is "on").
+HANDSET_OUTCOMES: Final[dict[HandsetState, ReceiptStat]] = {
+    "on": "DELIVRD",
+    "absent": "EXPIRED",  # switched off or out of coverage until the validity period ran out
+    "unknown": "UNDELIV",  # no such subscriber
+    "barred": "REJECTD",  # the operator refuses delivery
+}
 
 ENCODING_NAMES = {0x00: "gsm0338", 0x01: "ascii", 0x03: "latin_1", 0x08: "ucs2"}
 
@@ -106,6 +116,14 @@ class HandsetRegistry:
 
     def __init__(self) -> None:
         self._handsets: dict[str, Handset] = {}
+        self.states: dict[str, HandsetState] = {}  # handsets set to something other than "on"
+
+    def set_state(self, msisdn: str, state: HandsetState) -> None:
+        """Switch a handset on, off ("absent"), or make it unknown or barred, for the MTs that follow."""
+        if state == "on":
+            self.states.pop(msisdn, None)
+        else:
+            self.states[msisdn] = state
 
     def get(self, msisdn: str) -> Handset:
         """The handset of ``msisdn`` (E.164 with '+')."""
@@ -131,6 +149,7 @@ class HandsetRegistry:
         """Empty one inbox, or all of them."""
         if msisdn is None:
             self._handsets.clear()
+            self.states.clear()
         else:
             self._handsets.pop(msisdn, None)
 

@@ -23,7 +23,7 @@ from aiosmpplib import TON, PduHeader, SmppCommand, SmppCommandStatus, SubmitSm
 from lbs.errors import InvalidArgument, NotFound, ServiceUnavailable
 from lbs.msisdn import is_short_code, to_e164
 from lbs.settings import Settings
-from les_simulator.smsc.handsets import HandsetRegistry, MtPart
+from les_simulator.smsc.handsets import HANDSET_OUTCOMES, HandsetRegistry, MtPart
 from les_simulator.smsc.mo import mo_pdus
 from les_simulator.smsc.modes import FailureModes, ReceiptStat, TokenBucket
 from les_simulator.smsc.multi import LIST_PREFIX, parse_submit_multi, submit_multi_resp
@@ -316,13 +316,16 @@ class SmscEmulator:
 
     def _schedule_delivery(self, part: MtPart, registered_delivery: int) -> None:
         delay = self.modes.dlr_delay_s if self.modes.dlr_delay_s is not None else self.settings.smsc_dlr_delay_s
-        self._schedule(Delivery(part, self._outcome(), registered_delivery), delay)
+        self._schedule(Delivery(part, self._outcome(part.recipient), registered_delivery), delay)
 
     def _schedule(self, delivery: Delivery, delay: float) -> None:
         handle = asyncio.get_running_loop().call_later(delay, self._deliver_mt, delivery)
         self._deliveries[delivery.part.message_id] = (handle, delivery)
 
-    def _outcome(self) -> ReceiptStat:
+    def _outcome(self, recipient: str) -> ReceiptStat:
+        state = self.handsets.states.get(recipient)
+        if state is not None:
+            return HANDSET_OUTCOMES[state]
         if self.modes.dlr_fail_ratio > 0 and self._random.random() < self.modes.dlr_fail_ratio:
             return self.modes.dlr_fail_stat
         return "DELIVRD"

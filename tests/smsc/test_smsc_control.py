@@ -36,6 +36,7 @@ def assert_error(body: dict[str, Any], status: int, code: str) -> None:
         ("post", "/sim/mode", {"mode": "dlr_fail_ratio", "stat": "LOST"}, 400, "INVALID_ARGUMENT"),
         ("post", "/sim/mode", {"mode": "drop_connection_after_n", "n": 0}, 400, "INVALID_ARGUMENT"),
         ("get", "/sim/handsets/not-a-number/inbox", None, 400, "INVALID_ARGUMENT"),
+        ("put", f"/sim/handsets/{HANDSET}", {"state": "asleep"}, 400, "INVALID_ARGUMENT"),
         ("get", "/sim/mo/mo-unknown", None, 404, "NOT_FOUND"),
         ("get", "/sim/nowhere", None, 404, "NOT_FOUND"),
         ("put", "/sim/mo", {}, 405, "METHOD_NOT_ALLOWED"),

@@ -137,3 +137,20 @@ async def test_happy_resets_everything(control: Any) -> None:
     both = await set_mode(control, mode="dlr_fail_ratio", ratio=0.1)
     assert both["active"] == ["slow", "throttled", "dlr_fail_ratio"]
     assert (await set_mode(control, mode="happy"))["active"] == ["happy"]
+
+
+async def test_handset_states(smsc: SmscEmulator, control: Any, esme: EsmeFactory) -> None:
+    states = {"+32470000002": "absent", "+32470000003": "unknown", "+32470000004": "barred"}
+    for msisdn, state in states.items():
+        reply = await control.put(f"/sim/handsets/{msisdn}", json={"state": state})
+        assert (await reply.json()) == {"msisdn": msisdn, "state": state}
+    client, hook = await esme()
+    for msisdn in states:
+        await client.broker.enqueue(mt("state", to=msisdn.lstrip("+")))
+    await hook.wait(lambda: len(hook.receipts()) == 3)
+    by_number = {r.source.number: r.parse_receipt()["stat"] for r in hook.receipts()}
+    assert by_number == {"32470000002": "EXPIRED", "32470000003": "UNDELIV", "32470000004": "REJECTD"}
+    assert not any(smsc.handsets.inbox(msisdn) for msisdn in states)
+    await control.put("/sim/handsets/+32470000002", json={"state": "on"})
+    await client.broker.enqueue(mt("back on", to="32470000002"))
+    assert (await smsc.handsets.wait_inbox("+32470000002"))[0].text == "back on"
