@@ -25,11 +25,6 @@ PUSH_PATH = "/mlp/push"
 PUSH_RECEIVER_KEY: web.AppKey[PushReceiver] = web.AppKey("mlp_push_receiver")
 
 
-def _e164(msid: str) -> str:
-    digits = msid.strip()
-    return f"+{digits}" if digits.isdigit() else digits
-
-
 class PushReceiver:
     """Parses pushed reports and hands them on; counts what it took and what it refused."""
 
@@ -53,7 +48,7 @@ class PushReceiver:
         except WireError as exc:
             self.rejected += 1
             return _gem(str(exc))
-        reports = [_normalised(r) for r in reports_from(answer)]
+        reports = reports_from(answer)
         self.documents += 1
         self.reports += len(reports)
         if self.on_reports is not None:
@@ -71,10 +66,6 @@ class PushReceiver:
                     now, "report", r.msid, None, self.settings.mlp_client_id, r.result, r.position, None, None, r.req_id
                 )
             )
-
-
-def _normalised(report: PositionReport) -> PositionReport:
-    return PositionReport(report.req_id, _e164(report.msid), report.trigger, report.position, report.result)
 
 
 def _gem(reason: str) -> web.Response:

@@ -160,6 +160,7 @@ class PosResult:
     result: ResultCode
     add_info: str | None = None
     trigger: str | None = None
+    msid_type: str = "MSISDN"
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,16 +191,18 @@ def parse_answer(body: bytes, *, coarse_from_m: float, max_bytes: int) -> Servic
 
 def _pos(el: ET.Element, coarse_from_m: float) -> PosResult:
     msid = text_of(el, "msid") or ""
+    msid_el = el.find("msid")
+    msid_type = msid_el.get("type", "MSISDN") if msid_el is not None else "MSISDN"
     trigger = el.get("trl_trigger")
     err = el.find("poserr")
     if err is not None:
         res = err.find("result")
         code = ResultCode.parse(res.get("resid") if res is not None else None)
-        return PosResult(msid, None, code, text_of(err, "add_info"), trigger)
+        return PosResult(msid, None, code, text_of(err, "add_info"), trigger, msid_type)
     pd = el.find("pd")
     if pd is None:
         raise WireError(f"pos for {msid} has neither pd nor poserr")
-    return PosResult(msid, parse_pd(pd, coarse_from_m), ResultCode.OK, None, trigger)
+    return PosResult(msid, parse_pd(pd, coarse_from_m), ResultCode.OK, None, trigger, msid_type)
 
 
 def parse_pd(pd: ET.Element, coarse_from_m: float) -> Position:
@@ -223,9 +226,14 @@ def parse_pd(pd: ET.Element, coarse_from_m: float) -> Position:
 
 
 def reports_from(answer: ServiceAnswer) -> list[PositionReport]:
-    """The pushed positions of a ``slirep``/``tlrep`` as :class:`PositionReport` values."""
+    """The pushed positions of a ``slirep``/``tlrep`` as :class:`PositionReport` values (MSISDNs in E.164)."""
     default = "SLIREP" if answer.service == "slirep" else "PERIODIC"
     return [
-        PositionReport(answer.req_id or "", p.msid, p.trigger or default, p.position, p.result)
+        PositionReport(answer.req_id or "", _e164(p.msid, p.msid_type), p.trigger or default, p.position, p.result)
         for p in answer.positions
     ]
+
+
+def _e164(msid: str, msid_type: str) -> str:
+    """MSISDNs come back without '+' (as we sent them); other identities (IMSI) are left as they are."""
+    return f"+{msid}" if msid_type == "MSISDN" and msid.isdigit() else msid

@@ -95,6 +95,7 @@ async def test_async_slir_localised_is_pushed(les: Les, platform: Platform) -> N
     await eventually(lambda: len(platform.reports) == 2)
     assert {r.req_id for r in platform.reports} == {req_id}
     assert all(r.position is not None for r in platform.reports)
+    assert {r.msid for r in platform.reports} == {"+32470000020", "206100000000010"}  # IMSIs stay IMSIs
 
 
 @pytest.mark.parametrize("name", ["tlrr_req_periodic.xml", "tlrr_req_ms_avail.xml", "tlrr_req_change_area.xml"])
