@@ -12,6 +12,7 @@ import struct
 from aiosmpplib import NPI, TON, DeliverSm, PhoneNumber
 from aiosmpplib.codec import find_codec_info
 
+from lbs.errors import InvalidArgument
 from lbs.messaging.gsm import encoding_for, split_segments
 from lbs.msisdn import is_short_code
 from les_simulator.smsc.wire import ESM_UDHI, IE_CONCAT_8BIT, IE_CONCAT_16BIT
@@ -37,7 +38,14 @@ def service_address(number: str) -> PhoneNumber:
 
 
 def mo_pdus(msisdn: str, short_code: str, text: str, ref: int, ref_bits: int = 8) -> list[DeliverSm]:
-    """The deliver_sm PDUs of one MO: one, or one per part with a concatenation UDH."""
+    """The deliver_sm PDUs of one MO: one, or one per part with a concatenation UDH.
+
+    Raises :class:`InvalidArgument` for text no handset could send (a lone UTF-16 surrogate).
+    """
+    try:
+        text.encode("utf-16-be")
+    except UnicodeEncodeError as exc:
+        raise InvalidArgument(f"text cannot be sent as UCS-2: {exc.reason}") from exc
     encoding = encoding_for(text)
     parts = split_segments(text)
     source, destination = handset_address(msisdn), service_address(short_code)

@@ -146,6 +146,7 @@ class SmscEmulator:
         self._session_ids = itertools.count(1)
         self._message_ids = itertools.count(1)
         self._mo_refs = itertools.count(1)
+        self._mo_ids = itertools.count(1)
         self._id_prefix = secrets.token_hex(3)  # message ids stay unique across emulator restarts
         self._random = random.Random(self.settings.smsc_seed)
         self._account_buckets: dict[str, TokenBucket] = {}
@@ -351,20 +352,15 @@ class SmscEmulator:
         system_id = self.settings.smsc_routes.get(short_code)
         if system_id is None:
             raise NotFound(f"no account owns short code {short_code}", code="UNKNOWN_SHORT_CODE")
-        if not any(session.can_receive for session in self.binds(system_id)):
-            raise ServiceUnavailable(f"no ESME of {system_id!r} is bound to receive for {short_code}", code="NO_BIND")
         ref = next(self._mo_refs) % (0x10000 if ref_bits == 16 else 0x100)
         pdus = mo_pdus(msisdn, short_code, text, ref, ref_bits)
-        mo = MoRecord(
-            f"mo-{self._id_prefix}{ref:04x}{len(self.mos):06x}",
-            msisdn,
-            short_code,
-            text,
-            system_id,
-            len(pdus),
-            datetime.now(UTC),
-        )
+        if not any(session.can_receive for session in self.binds(system_id)):
+            raise ServiceUnavailable(f"no ESME of {system_id!r} is bound to receive for {short_code}", code="NO_BIND")
+        mo_id = f"mo-{self._id_prefix}-{next(self._mo_ids)}"
+        mo = MoRecord(mo_id, msisdn, short_code, text, system_id, len(pdus), datetime.now(UTC))
         self.mos[mo.id] = mo
+        if len(self.mos) > self.settings.smsc_pdu_log_size:
+            del self.mos[next(iter(self.mos))]  # forget the oldest, like the PDU log
         for pdu in pdus:
             self.outbound.put(Outbound(system_id, pdu, on_settled=mo.settle))
         return mo

@@ -251,15 +251,20 @@ class SmppSession:
             except ConnectionError:
                 self.smsc.outbound.put(item)
                 return
+            except Exception:  # a PDU we cannot encode fails alone; the pump carries on
+                log.exception("SMSC emulator could not send a deliver_sm", session=self.id)
+                self._window.release()
+                self.smsc.outbound.settle(item, SmppCommandStatus.ESME_RSYSERR)
 
     async def _send_outbound(self, item: Outbound) -> None:
         sequence = self._next_sequence()
         item.message.sequence_num = sequence
+        data = item.message.pdu()
         timeout = self.smsc.settings.smsc_response_timeout_s
         timer = asyncio.get_running_loop().call_later(timeout, self._on_timeout, sequence)
         self._in_flight[sequence] = (item, timer)
         try:
-            await self._write(item.message.pdu())
+            await self._write(data)
         except ConnectionError:
             self._in_flight.pop(sequence, None)
             timer.cancel()

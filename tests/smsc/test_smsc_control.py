@@ -25,6 +25,7 @@ def assert_error(body: dict[str, Any], status: int, code: str) -> None:
         ("post", "/sim/mo", {"to": "3311", "text": "PING"}, 400, "INVALID_ARGUMENT"),
         ("post", "/sim/mo", {"from": HANDSET, "to": "3311", "text": ""}, 400, "INVALID_ARGUMENT"),
         ("post", "/sim/mo", {"from": HANDSET, "to": "3311", "text": "x" * 5000}, 400, "INVALID_ARGUMENT"),
+        ("post", "/sim/mo", {"from": HANDSET, "to": "3311", "text": "bad \ud800"}, 400, "INVALID_ARGUMENT"),
         ("post", "/sim/mo", {"from": "+3247", "to": "3311", "text": "PING"}, 400, "INVALID_ARGUMENT"),
         ("post", "/sim/mo", {"from": HANDSET, "to": "+32470000002", "text": "PING"}, 404, "UNKNOWN_SHORT_CODE"),
         ("post", "/sim/mo", {"from": HANDSET, "to": "3311", "text": "x", "extra": 1}, 400, "INVALID_ARGUMENT"),
