@@ -104,11 +104,11 @@ def _request_mode(request: web.Request, parsed: LocationRequest) -> web.StreamRe
         raise asyncio.CancelledError  # the peer sees the connection closed without an answer
     if "garbage_response" in modes & REQUEST_MODES:
         return web.Response(body=b"\x00\xffnot <mlp> at all", content_type="application/octet-stream")
-    if state.global_mode in ("congested", "system_failure"):
-        code = (
-            ResultCode.CONGESTION_IN_LOCATION_SERVER if state.global_mode == "congested" else ResultCode.SYSTEM_FAILURE
-        )
-        return _xml(render.error(parsed.ver, _ANSWERS[parsed.service], code, None))
+    answer = _ANSWERS[parsed.service]
+    if state.global_mode == "congested" and parsed.prio != "HIGH":  # high priority still gets through
+        return _xml(render.error(parsed.ver, answer, ResultCode.CONGESTION_IN_LOCATION_SERVER, None))
+    if state.global_mode == "system_failure":
+        return _xml(render.error(parsed.ver, answer, ResultCode.SYSTEM_FAILURE, None))
     return None
 
 

@@ -41,12 +41,15 @@ class Ask:
     resp_req: str | None = None
     loc_type: str = "CURRENT"
     purpose: str = "active"
+    prio: str = "NORMAL"
 
     @classmethod
     def of(cls, req: LocationRequest) -> Ask:
         """The per-subscriber view of ``req``."""
         purpose = "active" if req.service == "slir" else "passive"
-        return cls(req.header, req.hor_acc, req.max_loc_age, req.resp_timer, req.resp_req, req.loc_type, purpose)
+        return cls(
+            req.header, req.hor_acc, req.max_loc_age, req.resp_timer, req.resp_req, req.loc_type, purpose, req.prio
+        )
 
 
 class _Refusal(Exception):
@@ -93,6 +96,8 @@ class LocationService:
             raise _Refusal(ResultCode.PROTOCOL_ELEMENT_ATTRIBUTE_VALUE_NOT_SUPPORTED, f"msid type {target.type}")
         index = self.index_of(target)
         mode = self.state.mode_for(index)
+        if mode == "congested" and ask.prio == "HIGH" and index not in self.state.subscriber_modes:
+            mode = "happy"  # server-wide congestion: high-priority requests are still served
         if index is None or mode == "unknown_subscriber":
             raise _Refusal(ResultCode.UNKNOWN_SUBSCRIBER)
         decision = await self._privacy(index, ask)

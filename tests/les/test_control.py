@@ -136,3 +136,10 @@ async def test_privacy_is_asked_before_absence_leaks(les: Les, platform: Platfor
     with pytest.raises(LocationError) as info:
         await platform.client.locate(DENIED)
     assert info.value.result_code == ResultCode.POSITIONING_NOT_ALLOWED
+
+
+async def test_high_priority_requests_get_through_congestion(les: Les, platform: Platform) -> None:
+    await call(les, "PUT", "/sim/mode", {"mode": "congested"})
+    assert isinstance(await platform.client.locate(GRANTED, qos=Qos(prio="HIGH")), Position)
+    with pytest.raises(LesCongested):
+        await platform.client.locate(GRANTED)
