@@ -12,3 +12,4 @@ __all__ = ["metadata"]
 import lbs.consent.tables  # noqa: F401
 import lbs.billing.tables  # noqa: F401
 import lbs.messaging.tables  # noqa: F401
+import lbs.pois.tables  # noqa: F401
