@@ -107,6 +107,9 @@ class Settings(BaseSettings):
     )
     smsc_pdu_log_size: int = Field(100_000, description="Received PDUs the SMSC emulator keeps for GET /sim/pdus.")
     smsc_seed: int = Field(5, description="Seed of the SMSC emulator's random outcomes (dlr_fail_ratio).")
+    smsc_max_outstanding: int = Field(
+        0, description="Unanswered requests the SMSC emulator takes per bind, ESME_RMSGQFUL beyond; 0: no limit."
+    )
 
     # --- LES / MLP (issue 4) ---
     les_clients: dict[str, str] = Field(

@@ -78,6 +78,8 @@ class SmppSession:
         self.system_id: str | None = None
         self.kind: BindKind | None = None
         self.submits = 0
+        self.outstanding = 0  # requests received and not answered yet
+        self.peak_outstanding = 0  # the most ever unanswered at once: the ESME's effective window
         self.bucket: TokenBucket | None = None
         self.closed = False
         self._sequence = itertools.count(1)
@@ -115,6 +117,8 @@ class SmppSession:
             "peer": self.peer,
             "submits": self.submits,
             "in_flight": len(self._in_flight),
+            "outstanding": self.outstanding,
+            "peak_outstanding": self.peak_outstanding,
         }
 
     # --- reading -----------------------------------------------------------------------------------------------
@@ -141,6 +145,8 @@ class SmppSession:
         if raw.command_id & RESPONSE_BIT and command is not None:
             self._on_response(raw)
             return
+        self.outstanding += 1
+        self.peak_outstanding = max(self.peak_outstanding, self.outstanding)
         handler = self._handlers.get(command) if command is not None else None
         if handler is None or command is None:
             await self.respond(GenericNack(raw.sequence, SmppCommandStatus.ESME_RINVCMDID))
@@ -196,6 +202,9 @@ class SmppSession:
         if not self.can_transmit:
             await self.respond(SubmitSmResp(header.sequence_num, SmppCommandStatus.ESME_RINVBNDSTS))
             return
+        if self._window_full():
+            await self.respond(SubmitSmResp(header.sequence_num, SmppCommandStatus.ESME_RMSGQFUL), now=True)
+            return
         self.submits += 1
         status, message_id = self.smsc.submit_sm(self, header, pdu, record)
         drop_after = self.smsc.modes.drop_after_n
@@ -209,20 +218,31 @@ class SmppSession:
         if not self.can_transmit:
             await self.respond(GenericNack(header.sequence_num, SmppCommandStatus.ESME_RINVBNDSTS))
             return
+        if self._window_full():
+            await self.respond(GenericNack(header.sequence_num, SmppCommandStatus.ESME_RMSGQFUL), now=True)
+            return
         self.submits += 1
-        await self._write(self.smsc.submit_multi(self, header, pdu, record))
+        await self.respond(self.smsc.submit_multi(self, header, pdu, record))
+
+    def _window_full(self) -> bool:
+        """More requests unanswered than the SMSC takes per bind (``smsc_max_outstanding``, 0: no limit)."""
+        limit = self.smsc.settings.smsc_max_outstanding
+        return bool(limit) and self.outstanding > limit
 
     # --- writing -----------------------------------------------------------------------------------------------
-    async def respond(self, message: SmppMessage) -> None:
-        """Answer the ESME, late when the ``slow`` mode is on."""
-        delay = self.smsc.modes.slow_s
+    async def respond(self, message: SmppMessage | bytes, now: bool = False) -> None:
+        """Answer a request of the ESME, late when the ``slow`` mode is on (unless ``now``)."""
+        data = message if isinstance(message, bytes) else message.pdu()
+        delay = 0.0 if now else self.smsc.modes.slow_s
         if delay > 0:
-            self.smsc.spawn(self._write_later(message.pdu(), delay))
+            self.smsc.spawn(self._write_later(data, delay))
         else:
-            await self._write(message.pdu())
+            self.outstanding -= 1
+            await self._write(data)
 
     async def _write_later(self, data: bytes, delay: float) -> None:
         await asyncio.sleep(delay)
+        self.outstanding -= 1
         with contextlib.suppress(ConnectionError):
             await self._write(data)
 

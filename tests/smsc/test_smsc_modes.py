@@ -154,3 +154,21 @@ async def test_handset_states(smsc: SmscEmulator, control: Any, esme: EsmeFactor
     await control.put("/sim/handsets/+32470000002", json={"state": "on"})
     await client.broker.enqueue(mt("back on", to="32470000002"))
     assert (await smsc.handsets.wait_inbox("+32470000002"))[0].text == "back on"
+
+
+async def test_peak_outstanding_shows_the_esme_window(smsc: SmscEmulator, control: Any, esme: EsmeFactory) -> None:
+    """Stock aiosmpplib has no window: with slow responses, all 30 submits are outstanding at once."""
+    await set_mode(control, mode="slow", delay_s=0.2)
+    client, hook = await esme()
+    for n in range(30):
+        await client.broker.enqueue(mt(f"w{n}", registered_delivery=0))
+    await hook.wait(lambda: len(hook.of(SubmitSmResp)) == 30)
+    [bind] = (await (await control.get("/sim/health")).json())["binds"]
+    assert bind["peak_outstanding"] == 30 and bind["outstanding"] == 0
+
+
+async def test_max_outstanding_is_enforced(smsc: SmscEmulator, control: Any, bound_raw: RawClient) -> None:
+    smsc.settings.smsc_max_outstanding = 5
+    await set_mode(control, mode="slow", delay_s=0.2)
+    statuses = await submit_burst(bound_raw, 8)
+    assert statuses == [0] * 5 + [SmppCommandStatus.ESME_RMSGQFUL] * 3
