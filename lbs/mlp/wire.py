@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from datetime import datetime
@@ -221,6 +222,8 @@ def parse_pd(pd: ET.Element, coarse_from_m: float) -> Position:
         raise WireError(f"bad position: {exc}") from None
     if geom.tag not in {"Point", "CircularArea"}:
         raise WireError(f"unsupported shape {geom.tag}")
+    if not (math.isfinite(radius) and radius >= 0):
+        raise WireError(f"bad radius {radius}")
     precision: Precision = "coarse" if radius >= coarse_from_m else "exact"
     return Position(lat, lon, radius, when, text_of(pd, "pos_method") or "UNKNOWN", precision)
 

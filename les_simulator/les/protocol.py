@@ -6,6 +6,7 @@ it in the service's own answer element (slia, tlra, tlrsa) or, when no service c
 
 from __future__ import annotations
 
+import math
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
@@ -291,7 +292,7 @@ def _number(service: ET.Element, path: str) -> float | None:
         value = float(text)
     except ValueError:
         raise MlpFault(ResultCode.INVALID_PROTOCOL_ELEMENT_VALUE, path.rsplit("/", 1)[-1], _ans(service.tag)) from None
-    if value < 0:
+    if value < 0 or not math.isfinite(value):
         raise MlpFault(ResultCode.INVALID_PROTOCOL_ELEMENT_VALUE, path.rsplit("/", 1)[-1], _ans(service.tag))
     return value
 
@@ -380,9 +381,14 @@ def _area(change: ET.Element) -> Area:
         max_reports = int(limit) if limit else None
         if geom.tag == "CircularArea":
             centre = _coord(geom.find("coord"))
-            return Area(event, centre=centre, radius_m=float(text_of(geom, "radius") or "0"), max_reports=max_reports)
+            radius = float(text_of(geom, "radius") or "0")
+            if not (math.isfinite(radius) and radius > 0):
+                raise ValueError(f"radius {radius}")
+            return Area(event, centre=centre, radius_m=radius, max_reports=max_reports)
         if geom.tag == "Polygon":
             ring = tuple(_coord(c) for c in geom.findall("outerBoundaryIs/LinearRing/coord"))
+            if len(ring) < 3:
+                raise ValueError("a polygon needs at least 3 coords")
             return Area(event, ring=ring, max_reports=max_reports)
     except (ValueError, CoordError) as exc:
         raise MlpFault(ResultCode.INVALID_PROTOCOL_ELEMENT_VALUE, f"target_area: {exc}", "tlra") from None

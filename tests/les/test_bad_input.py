@@ -142,3 +142,31 @@ def test_parser_rejects(doc: str) -> None:
 def test_parser_size_cap() -> None:
     with pytest.raises(XmlRejected, match="larger"):
         parse_xml(b"<a>" + b" " * 100 + b"</a>", max_bytes=50)
+
+
+AREA = (
+    '<tlrr><msids><msid>32470000001</msid></msids><tlrr_event><change_area type="MS_ENTERING" loc_estimates="TRUE">'
+    "<target_area><shape>{shape}</shape></target_area></change_area></tlrr_event>"
+    "<pushaddr><url>http://127.0.0.1:1/push</url></pushaddr></tlrr>"
+)
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        "<CircularArea><coord><X>50N</X><Y>4E</Y></coord><radius>nan</radius></CircularArea>",
+        "<CircularArea><coord><X>50N</X><Y>4E</Y></coord><radius>0</radius></CircularArea>",
+        "<CircularArea><coord><X>95N</X><Y>4E</Y></coord><radius>10</radius></CircularArea>",
+        "<Polygon><outerBoundaryIs><LinearRing><coord><X>50N</X><Y>4E</Y></coord><coord><X>51N</X><Y>4E</Y></coord>"
+        "</LinearRing></outerBoundaryIs></Polygon>",
+    ],
+)
+async def test_bad_target_areas(les: Les, shape: str) -> None:
+    doc = f'<svc_init ver="3.5.0">{HDR}{AREA.format(shape=shape)}</svc_init>'
+    _, text = await les.post_xml(doc)
+    assert result_of(text) == ("tlra", "110")
+
+
+async def test_non_finite_numbers_are_invalid(les: Les) -> None:
+    _, text = await les.post_xml(slir(f"<msids><msid>{GRANTED}</msid></msids><eqop><hor_acc>inf</hor_acc></eqop>"))
+    assert result_of(text) == ("slia", "110")
