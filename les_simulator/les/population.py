@@ -18,6 +18,8 @@ IMSI_PREFIX = "20610"
 _M_PER_DEG_LAT = 111_320.0
 _LOCAL_OFFSET_S = 3_600  # Brussels winter time; the model only needs a plausible day shape
 _COMMUTER_SHARE = 0.8
+# Profiles are cheap to recompute (~5 us); the cache is bounded so a 1,000,000-subscriber run stays small.
+_PROFILE_CACHE_MAX = 262_144
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +98,8 @@ class Population:
         """The subscriber's anchors and habits (cached)."""
         prof = self._profiles.get(index)
         if prof is None:
+            if len(self._profiles) >= _PROFILE_CACHE_MAX:
+                self._profiles.clear()
             prof = self._profiles[index] = self._make_profile(index)
         return prof
 
