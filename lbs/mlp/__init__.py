@@ -25,9 +25,10 @@ from lbs.mlp.errors import (
 )
 from lbs.mlp.events import EventQueue, EventSink, LocationEvent
 from lbs.mlp.models import AreaTrigger, Circle, PolygonArea, Position, PositionReport, Qos, ReportRequest
-from lbs.mlp.receiver import PUSH_RECEIVER_KEY, PushReceiver, setup_push_routes
+from lbs.mlp.receiver import PUSH_OPENAPI_PATHS, PUSH_RECEIVER_KEY, PushReceiver, setup_push_routes
 
 __all__ = [
+    "PUSH_OPENAPI_PATHS",
     "PUSH_RECEIVER_KEY",
     "AbsentSubscriber",
     "AreaTrigger",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Any
 from xml.sax.saxutils import escape
 
 from aiohttp import web
@@ -79,3 +80,22 @@ def setup_push_routes(app: web.Application, receiver: PushReceiver, path: str = 
     """Add ``POST path`` to ``app`` and store the receiver under :data:`PUSH_RECEIVER_KEY`."""
     app[PUSH_RECEIVER_KEY] = receiver
     app.router.add_post(path, receiver.handle)
+
+
+_XML = {"text/xml": {"schema": {"type": "string", "description": "An MLP svc_result document."}}}
+
+# OpenAPI 3.1 path item of the push endpoint, for the platform's document (merge it when mounting the route).
+PUSH_OPENAPI_PATHS: dict[str, Any] = {
+    PUSH_PATH: {
+        "post": {
+            "operationId": "mlpPush",
+            "tags": ["internal"],
+            "summary": "Pushed MLP reports from the LES (slirep for asynchronous SLIR, tlrep for triggered reporting)",
+            "requestBody": {"required": True, "content": _XML},
+            "responses": {
+                "200": {"description": "Report taken (empty body)."},
+                "400": {"description": "Not a usable slirep/tlrep: an MLP gem with 105 FORMAT ERROR.", "content": _XML},
+            },
+        }
+    }
+}
