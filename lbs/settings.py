@@ -199,3 +199,19 @@ class Settings(BaseSettings):
     pois_import_batch: int = Field(10_000, description="Rows per COPY batch of a POI import.")
     pois_demo_count: int = Field(4_000, description="Demo POIs generated in Brussels for CITYGUIDE by `make setup`.")
     pois_demo_seed: int = Field(7, description="Seed of the deterministic demo POI generator.")
+
+    # --- geofences (issue 8) ---
+    geofence_max_vertices: int = Field(1_000, description="Most vertices a promotion's fence may have.")
+    geofence_max_area_km2: float = Field(100.0, description="Largest fence area a provider may register (km²).")
+    geofence_min_radius_m: float = Field(10.0, description="Smallest circle fence radius (m).")
+    geofence_max_radius_m: float = Field(20_000.0, description="Largest circle fence radius (m).")
+    geofence_circle_cell_deg: float = Field(0.01, description="Grid cell side (degrees) of the circle fence table.")
+    geofence_polygon_cell_deg: float = Field(0.004, description="Grid cell side (degrees) of the polygon fence table.")
+    geofence_max_delta: int = Field(256, description="Fence edits kept in the index's delta before a full rebuild.")
+    geofence_hysteresis_max_m: float = Field(
+        100.0, description="Cap on the edge margin a report must clear to change presence at once (m)."
+    )
+    geofence_hysteresis_factor: float = Field(1.0, description="Edge margin = position accuracy x this factor.")
+    geofence_confirm_reports: int = Field(
+        2, description="Consecutive reports past an edge (within the margin) that also change presence."
+    )

@@ -1,0 +1,121 @@
+"""Presence state in Redis: which fences a subscriber is in, since when, one hash per subscriber.
+
+Key ``gf:{<msisdn>}:p`` (the braces are a Redis Cluster hash tag, so everything about one subscriber lives in one
+hash slot): field ``_t`` holds the time of the last report applied (reports at or before it are ignored, which makes
+replaying a stream entry harmless), field ``<fence id>`` holds ``inside|since|pending|dwelt``.
+
+Writes are compare-and-set on ``_t`` in one Lua script (one key, so it runs on a cluster node as is): two workers
+handling the same subscriber at once cannot both apply; the loser reloads and retries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from geofences.transitions import Changes, FenceState
+
+LAST_T = "_t"
+
+# KEYS[1]: presence hash. ARGV[1]: expected _t ('' if none); ARGV[2]: new _t; ARGV[3]: TTL seconds;
+# then (field, value) pairs, an empty value deleting the field. Returns 1 when applied, 0 when _t had moved.
+_SAVE = """
+local cur = redis.call('HGET', KEYS[1], '_t')
+if (cur or '') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], '_t', ARGV[2])
+for i = 4, #ARGV, 2 do
+  if ARGV[i + 1] == '' then
+    redis.call('HDEL', KEYS[1], ARGV[i])
+  else
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+  end
+end
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return 1
+"""
+
+
+def presence_key(msisdn: str) -> str:
+    """The subscriber's presence hash (hash-tagged by MSISDN)."""
+    return f"gf:{{{msisdn}}}:p"
+
+
+def encode_state(state: FenceState) -> str:
+    """``inside|since|pending|dwelt``."""
+    return f"{int(state.inside)}|{state.since!r}|{state.pending}|{int(state.dwelt)}"
+
+
+def decode_state(raw: str) -> FenceState:
+    """The inverse of :func:`encode_state`."""
+    inside, since, pending, dwelt = raw.split("|")
+    return FenceState(inside == "1", float(since), int(pending), dwelt == "1")
+
+
+@dataclass
+class Presence:
+    """One subscriber's stored state: the raw ``_t`` (for compare-and-set) and the fence states."""
+
+    msisdn: str
+    last_raw: str = ""
+    states: dict[int, FenceState] = field(default_factory=dict)
+
+    @property
+    def last_at(self) -> float:
+        """Time of the last applied report (-inf when none)."""
+        return float(self.last_raw) if self.last_raw else float("-inf")
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def parse_hash(msisdn: str, raw: dict[Any, Any]) -> Presence:
+    """A :class:`Presence` from ``HGETALL``'s answer."""
+    presence = Presence(msisdn)
+    for key, value in raw.items():
+        name = _text(key)
+        if name == LAST_T:
+            presence.last_raw = _text(value)
+        elif name.isdigit():
+            presence.states[int(name)] = decode_state(_text(value))
+    return presence
+
+
+class PresenceStore:
+    """Load and save presence for batches of subscribers (one round trip each way per batch)."""
+
+    def __init__(self, redis: aioredis.Redis, ttl_s: int) -> None:
+        self.redis = redis
+        self.ttl_s = ttl_s
+        self._save = redis.register_script(_SAVE)
+
+    async def load(self, msisdns: Sequence[str]) -> list[Presence]:
+        """Presence of each subscriber, in order."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for msisdn in msisdns:
+                pipe.hgetall(presence_key(msisdn))
+            answers = await pipe.execute()
+        return [parse_hash(m, a) for m, a in zip(msisdns, answers, strict=True)]
+
+    async def save(self, items: Sequence[tuple[Presence, float, Changes]]) -> list[bool]:
+        """Apply (presence as loaded, new report time, changes) per subscriber; False where ``_t`` had moved."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for presence, at, changes in items:
+                args: list[str | int] = [presence.last_raw, repr(at), self.ttl_s]
+                for fence_id, new in changes.items():
+                    args += [str(fence_id), "" if new is None else encode_state(new)]
+                await self._save(keys=[presence_key(presence.msisdn)], args=args, client=pipe)
+            answers = await pipe.execute()
+        return [bool(a) for a in answers]
+
+    async def forget(self, msisdn: str) -> None:
+        """Erase a subscriber's presence (consent ended, erasure)."""
+        await self.redis.delete(presence_key(msisdn))
+
+    async def inside(self, msisdn: str) -> dict[int, FenceState]:
+        """The fences the subscriber is in now (confirmed states only)."""
+        (presence,) = await self.load([msisdn])
+        return {f: s for f, s in presence.states.items() if s.inside}
