@@ -13,7 +13,7 @@ from lbs.mlp.coords import CoordFormat, format_time
 from lbs.mlp.xmlsafe import XmlRejected, parse_xml
 from les_simulator.les import render
 from les_simulator.les.keys import CLOCK_KEY, SERVICE_KEY, SETTINGS_KEY, STATE_KEY, TRIGGERS_KEY
-from les_simulator.les.protocol import LocationRequest, MlpFault, StopRequest, read_request
+from les_simulator.les.protocol import SUPPORTED_VERSIONS, LocationRequest, MlpFault, StopRequest, read_request
 from les_simulator.les.service import Ask
 from les_simulator.les.state import REQUEST_MODES
 
@@ -40,14 +40,14 @@ async def mlp_endpoint(request: web.Request) -> web.StreamResponse:
     try:
         body = await _read_body(request, settings.les_max_body_bytes)
         root = parse_xml(body, max_bytes=settings.les_max_body_bytes, max_depth=settings.les_max_xml_depth)
-        ver = root.get("ver") or "3.0.0"
+        asked = root.get("ver") or "3.0.0"
+        ver = asked if asked in SUPPORTED_VERSIONS else ver  # never echo an unchecked string into the answer
         parsed = read_request(root, max_msids=settings.les_max_msids)
         return await _dispatch(request, parsed)
     except XmlRejected as exc:
         return _xml(render.error(ver, "gem", ResultCode.FORMAT_ERROR, exc.reason))
     except MlpFault as fault:
-        answer_ver = ver if fault.code != ResultCode.UNSUPPORTED_VERSION else "3.5.0"
-        return _xml(render.error(answer_ver, fault.service, fault.code, fault.add_info))
+        return _xml(render.error(ver, fault.service, fault.code, fault.add_info))
 
 
 async def _dispatch(request: web.Request, parsed: LocationRequest | StopRequest) -> web.StreamResponse:

@@ -58,6 +58,7 @@ def result_of(text: str) -> tuple[str, str]:
         ("unknown service", f'<svc_init ver="3.5.0">{HDR}<frobnicate/></svc_init>', ("gem", "107")),
         ("unknown element", slir(f"<msids><msid>{GRANTED}</msid></msids><colour>red</colour>"), ("slia", "107")),
         ("unsupported version", slir(ver="4.0.0"), ("gem", "103")),
+        ("hostile version", slir(ver="3.5.0&quot;&gt;&lt;x"), ("gem", "103")),
         ("no msid", slir("<msids/>"), ("slia", "106")),
         ("no hdr", '<svc_init ver="3.5.0"><slir><msids><msid>1</msid></msids></slir></svc_init>', ("slia", "106")),
         (
