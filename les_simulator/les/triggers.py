@@ -186,10 +186,11 @@ class TriggerManager:
         end = self._end(req, await self._wait_start(req))
         pending = list(req.targets)
         while pending and (end is None or self.clock.now() < end):
-            ready = [t for t in pending if self._reachable_or_final(t)]
+            flags = [self._reachable_or_final(t) for t in pending]
+            ready = [t for t, ok in zip(pending, flags, strict=True) if ok]
+            pending = [t for t, ok in zip(pending, flags, strict=True) if not ok]
             if ready:
                 await self._report(trig, ready, "MS_AVAIL")
-                pending = [t for t in pending if t not in ready]
             trig.rounds += 1
             if pending:
                 await self.clock.sleep(req.interval_s or DEFAULT_POLL_S)
