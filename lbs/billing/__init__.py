@@ -6,6 +6,7 @@ The interface other parts call (see ``docs/billing.md``)::
     from lbs.billing import record, on_receipt, reserve, release
 """
 
+from lbs.billing.batch import record_many
 from lbs.billing.errors import BalanceExpired, InsufficientBalance, MonthAlreadyClosed
 from lbs.billing.events import (
     BillableEvent,
@@ -38,6 +39,7 @@ __all__ = [
     "Reservation",
     "on_receipt",
     "record",
+    "record_many",
     "release",
     "reserve",
 ]

@@ -172,37 +172,47 @@ class Cdr:
         return cls(**fields)
 
 
-_CDR_COLUMNS = (
+CDR_COLUMNS = (
     "idempotency_key, provider_id, application_id, contract_id, plan_code, account, event_type, short_code, msisdn,"
     " message_key, segment, charging_point, payer, amount_minor, share_minor, currency, period, occurred_at"
 )
 
 
-def _check(event: BillableEvent) -> None:
+def check_event(event: BillableEvent) -> None:
     prepaid.check_key(event.idempotency_key)
     if event.occurred_at.tzinfo is None:
         raise InvalidArgument("occurred_at must be timezone-aware")
 
 
-async def open_period(conn: Conn, at: datetime) -> date:
-    """The month a CDR of an event at ``at`` belongs to: its own month, or the first open one after a close."""
-    last = await conn.fetchval("SELECT max(period) FROM billing_months")
+def period_after(at: datetime, last_closed: date | None) -> date:
+    """The month a CDR of an event at ``at`` belongs to: its own, or the first open one after the last close."""
     own = period_of(at)
-    return max(own, next_period(last)) if last else own
+    return max(own, next_period(last_closed)) if last_closed else own
 
 
-async def _already_billed(conn: Conn, key: str) -> bool:
-    return bool(
-        await conn.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM billing_cdrs WHERE idempotency_key = $1)"
-            " OR EXISTS (SELECT 1 FROM billing_pending_mt WHERE idempotency_key = $1)",
-            key,
-        )
+async def open_period(conn: Conn, at: datetime) -> date:
+    """:func:`period_after` with the last closed month read from the database."""
+    return period_after(at, await conn.fetchval("SELECT max(period) FROM billing_months"))
+
+
+async def _lock(conn: Conn, key: str) -> tuple[bool, date | None]:
+    """Take the shared period lock and the key's lock, then read (already billed?, last closed month)."""
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock_shared($1), pg_advisory_xact_lock(hashtextextended($2, 7))", PERIOD_LOCK, key
     )
+    # A separate statement: its snapshot is taken after the lock, so it sees a concurrent first writer's CDR.
+    row = await conn.fetchrow(
+        "SELECT EXISTS (SELECT 1 FROM billing_cdrs WHERE idempotency_key = $1)"
+        " OR EXISTS (SELECT 1 FROM billing_pending_mt WHERE idempotency_key = $1),"
+        " (SELECT max(period) FROM billing_months)",
+        key,
+    )
+    assert row is not None
+    return bool(row[0]), row[1]
 
 
-async def _count_unit(conn: Conn, provider_id: int, period: date, event_type: EventType, delta: int) -> int:
-    """Move the month-to-date counter by ``delta``; return the units before this one (the 0-based position)."""
+async def count_unit(conn: Conn, provider_id: int, period: date, event_type: EventType, delta: int) -> int:
+    """Move the month-to-date counter by ``delta``; return the units before (the 0-based position of the first)."""
     units: int = await conn.fetchval(
         "INSERT INTO billing_counters (provider_id, period, event_type, units) VALUES ($1, $2, $3, GREATEST($4, 0))"
         " ON CONFLICT (provider_id, period, event_type) DO UPDATE SET units = billing_counters.units + $4"
@@ -215,14 +225,16 @@ async def _count_unit(conn: Conn, provider_id: int, period: date, event_type: Ev
     return units - delta
 
 
-async def _rate(conn: Conn, tariff: Tariff, event: BillableEvent, period: date) -> Cdr:
-    """Price one unit: the held prepaid amount when there is one, else the tier price at the month's position."""
+def payer_of(event_type: EventType) -> str:
+    """Subscribers pay MT-R and premium MO; providers pay everything else."""
+    return "subscriber" if event_type in SUBSCRIBER_PAID else "provider"
+
+
+def rate_event(tariff: Tariff, event: BillableEvent, period: date, n: int, held: int | None = None) -> Cdr:
+    """Pure: the CDR of ``event`` as the ``n``-th unit of its month (or at the ``held`` prepaid price)."""
     et = event.event_type
-    n = await _count_unit(conn, event.provider_id, period, et, 1)
-    payer = "subscriber" if et in SUBSCRIBER_PAID else "provider"
-    held = await prepaid.held_amount(conn, event.idempotency_key) if payer == "provider" else None
     amount = held if held is not None else price_of_unit(tariff.plan.rate(et), n)
-    is_mt = isinstance(event, MtSegment)
+    mt = event if isinstance(event, MtSegment) else None
     return Cdr(
         idempotency_key=event.idempotency_key,
         provider_id=event.provider_id,
@@ -233,10 +245,10 @@ async def _rate(conn: Conn, tariff: Tariff, event: BillableEvent, period: date) 
         event_type=et.value,
         short_code=event.short_code,
         msisdn=event.msisdn,
-        message_key=event.message_key if isinstance(event, MtSegment) else None,
-        segment=event.segment if isinstance(event, MtSegment) else None,
-        charging_point=tariff.plan.charging_point.value if is_mt else ChargingPoint.SUBMISSION.value,
-        payer=payer,
+        message_key=mt.message_key if mt else None,
+        segment=mt.segment if mt else None,
+        charging_point=tariff.plan.charging_point.value if mt else ChargingPoint.SUBMISSION.value,
+        payer=payer_of(et),
         amount_minor=amount,
         share_minor=share_of(amount, tariff.plan.share_bp(et)),
         currency=tariff.plan.currency,
@@ -245,12 +257,20 @@ async def _rate(conn: Conn, tariff: Tariff, event: BillableEvent, period: date) 
     )
 
 
+def prepaid_unit(tariff: Tariff, event_type: EventType) -> bool:
+    return tariff.account is Account.PREPAID and payer_of(event_type) == "provider"
+
+
+def held_for_delivery(tariff: Tariff, event_type: EventType) -> bool:
+    return event_type in MT_TYPES and tariff.plan.charging_point is ChargingPoint.DELIVERY
+
+
 async def _write(conn: Conn, cdr: Cdr) -> Cdr:
     """Insert the CDR and, for a prepaid provider-paid unit, debit the balance in the same transaction."""
     values = [v for k, v in asdict(cdr).items() if k != "id"]
     placeholders = ", ".join(f"${i}" for i in range(1, len(values) + 1))
     cdr_id = await conn.fetchval(
-        f"INSERT INTO billing_cdrs ({_CDR_COLUMNS}) VALUES ({placeholders}) RETURNING id",  # noqa: S608
+        f"INSERT INTO billing_cdrs ({CDR_COLUMNS}) VALUES ({placeholders}) RETURNING id",  # noqa: S608
         *values,
     )
     if cdr.account == Account.PREPAID.value and cdr.payer == "provider":
@@ -267,15 +287,18 @@ async def record(conn: Conn, event: BillableEvent) -> Cdr | None:
     one, from the balance now; when the balance cannot pay this raises ``InsufficientBalance`` or
     ``BalanceExpired`` (HTTP 402) and writes nothing.
     """
-    _check(event)
+    check_event(event)
     async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock_shared($1)", PERIOD_LOCK)
-        await prepaid.lock_key(conn, event.idempotency_key)
-        if await _already_billed(conn, event.idempotency_key):
+        billed, last_closed = await _lock(conn, event.idempotency_key)
+        if billed:
             return None
         tariff = await tariff_for(conn, event.provider_id, event.occurred_at)
-        cdr = await _rate(conn, tariff, event, await open_period(conn, event.occurred_at))
-        if event.event_type in MT_TYPES and tariff.plan.charging_point is ChargingPoint.DELIVERY:
+        period = period_after(event.occurred_at, last_closed)
+        n = await count_unit(conn, event.provider_id, period, event.event_type, 1)
+        from_balance = prepaid_unit(tariff, event.event_type)
+        held = await prepaid.held_amount(conn, event.idempotency_key) if from_balance else None
+        cdr = rate_event(tariff, event, period, n, held)
+        if held_for_delivery(tariff, event.event_type):
             await _hold_for_delivery(conn, cdr)
             return None
         return await _write(conn, cdr)
@@ -322,7 +345,7 @@ async def on_receipt(conn: Conn, message_key: str, status: str) -> list[Cdr]:
                 written.append(await _write(conn, replace(cdr, period=await open_period(conn, cdr.occurred_at))))
             else:
                 await prepaid.release(conn, cdr.idempotency_key)
-                await _count_unit(conn, cdr.provider_id, cdr.period, EventType(cdr.event_type), -1)
+                await count_unit(conn, cdr.provider_id, cdr.period, EventType(cdr.event_type), -1)
             await conn.execute(
                 "UPDATE billing_pending_mt SET status = $2, settled_at = now() WHERE idempotency_key = $1",
                 row["idempotency_key"],

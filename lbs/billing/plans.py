@@ -108,30 +108,48 @@ async def create_plan(conn: Conn, plan: RatePlan) -> int:
     return plan_id
 
 
+# Plans are immutable (no code path updates one), so a plan read once is kept, keyed by its id *and* creation
+# instant: an id reused after a TRUNCATE ... RESTART IDENTITY (tests) never returns a stale plan.
+_PLAN_CACHE: dict[tuple[int, datetime], RatePlan] = {}
+_PLAN_CACHE_MAX = 256
+
+
 async def _plan_from_row(conn: Conn, row: asyncpg.Record) -> RatePlan:
-    rates = await conn.fetch(
-        "SELECT event_type, from_units, unit_price_minor FROM billing_plan_rates WHERE plan_id = $1"
-        " ORDER BY event_type, from_units",
+    key = (row["id"], row["created_at"])
+    cached = _PLAN_CACHE.get(key)
+    if cached is not None:
+        return cached
+    rows = await conn.fetch(
+        "SELECT event_type, from_units, unit_price_minor, NULL::bigint FROM billing_plan_rates WHERE plan_id = $1"
+        " UNION ALL SELECT event_type, NULL, NULL, free_units FROM billing_plan_allowances WHERE plan_id = $1"
+        " ORDER BY 1, 2",
         row["id"],
     )
-    free = dict(
-        await conn.fetch("SELECT event_type, free_units FROM billing_plan_allowances WHERE plan_id = $1", row["id"])
-    )
     tiers: dict[EventType, list[Tier]] = {}
-    for r in rates:
-        tiers.setdefault(EventType(r["event_type"]), []).append(Tier(r["from_units"], r["unit_price_minor"]))
-    return RatePlan(
+    free: dict[EventType, int] = {}
+    for event_type, from_units, price, free_units in rows:
+        if free_units is not None:
+            free[EventType(event_type)] = int(free_units)
+        else:
+            tiers.setdefault(EventType(event_type), []).append(Tier(from_units, price))
+    plan = RatePlan(
         code=row["code"],
         name=row["name"],
         currency=row["currency"],
         charging_point=ChargingPoint(row["charging_point"]),
-        rates={et: EventRate(tuple(ts), int(free.get(et.value, 0))) for et, ts in tiers.items()},
+        rates={et: EventRate(tuple(ts), free.get(et, 0)) for et, ts in tiers.items()},
         mt_r_share_bp=row["mt_r_share_bp"],
         mo_premium_share_bp=row["mo_premium_share_bp"],
     )
+    if len(_PLAN_CACHE) >= _PLAN_CACHE_MAX:
+        _PLAN_CACHE.clear()
+    _PLAN_CACHE[key] = plan
+    return plan
 
 
-_PLAN_COLUMNS = "p.id, p.code, p.name, p.currency, p.charging_point, p.mt_r_share_bp, p.mo_premium_share_bp"
+_PLAN_COLUMNS = (
+    "p.id, p.code, p.name, p.currency, p.charging_point, p.mt_r_share_bp, p.mo_premium_share_bp, p.created_at"
+)
 
 
 async def get_plan(conn: Conn, code: str) -> RatePlan:

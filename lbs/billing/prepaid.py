@@ -273,6 +273,22 @@ async def release(conn: Conn, idempotency_key: str) -> bool:
     return True
 
 
+async def release_stale(conn: Conn, older_than: timedelta, now: datetime | None = None) -> int:
+    """Release holds older than ``older_than`` whose action never reported back (a worker crashed between
+    :func:`reserve` and ``record``/``release``). Holds of MTs waiting for a receipt are left alone."""
+    cutoff = (now or datetime.now(UTC)) - older_than
+    rows = await conn.fetch(
+        "SELECT r.idempotency_key FROM billing_reservations r WHERE r.status = 'held' AND r.created_at < $1"
+        " AND NOT EXISTS (SELECT 1 FROM billing_pending_mt p WHERE p.idempotency_key = r.idempotency_key"
+        " AND p.status = 'pending') ORDER BY r.created_at",
+        cutoff,
+    )
+    released = 0
+    for row in rows:
+        released += await release(conn, row[0])
+    return released
+
+
 async def ensure_hold(conn: Conn, provider_id: int, key: str, event_type: str, amount: int, currency: str) -> None:
     """Make sure ``key`` has a held reservation (hold ``amount`` now when :func:`reserve` was not called)."""
     if await _reservation(conn, key) is not None:

@@ -8,7 +8,7 @@ CDR can slip into a month while it closes. Events that arrive for a closed month
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeAlias
 
 import asyncpg
@@ -131,7 +131,7 @@ async def build_statement(conn: Conn, provider_id: int, period: date, schedule: 
     groups = await usage_groups(conn, provider_id, period)
     lines = usage_lines(groups) + await fee_lines(conn, provider_id, period, schedule)
     month_end = datetime.combine(next_period(period), datetime.min.time(), UTC)
-    tariff = await tariff_for(conn, provider_id, min(month_end, datetime.now(UTC)))
+    tariff = await tariff_for(conn, provider_id, min(month_end - timedelta(seconds=1), datetime.now(UTC)))
     prepaid = sum(g.prepaid_minor for g in groups)
     return Statement(
         None, provider_id, name, period, tariff.account.value, schedule.currency, lines, totals(lines, prepaid)

@@ -169,3 +169,14 @@ async def test_fifty_concurrent_records_without_holds_never_overdraw(
     assert await db.fetchval("SELECT count(*) FROM billing_cdrs") == 30
     bal = await get_balance(db, acme)
     assert (bal.credits_minor, bal.reserved_minor) == (0, 0)
+
+
+async def test_stale_holds_are_released(db: asyncpg.Connection[Any], acme: int) -> None:
+    from lbs.billing.prepaid import release_stale
+
+    await top_up(db, acme, 100, idempotency_key="t")
+    await reserve(db, provider_id=acme, event_type=EventType.LOCATION_REST, idempotency_key="crashed")
+    assert await release_stale(db, timedelta(minutes=5)) == 0  # too young
+    later = datetime.now(UTC) + timedelta(minutes=10)
+    assert await release_stale(db, timedelta(minutes=5), now=later) == 1
+    assert (await get_balance(db, acme)).available_minor == 100
