@@ -44,11 +44,15 @@ class RecordingHook(AbstractHook):
     def of(self, cls: type[SmppMessage]) -> list[Any]:
         return [message for message in self.messages if type(message) is cls]
 
+    def deliver_sms(self) -> list[DeliverSm]:
+        # isinstance: the platform replaces the library's DeliverSm class process-wide (lbs.messaging.smpp)
+        return [m for m in self.messages if isinstance(m, DeliverSm)]
+
     def receipts(self) -> list[DeliverSm]:
-        return [m for m in self.of(DeliverSm) if m.is_receipt()]
+        return [m for m in self.deliver_sms() if m.is_receipt()]
 
     def mos(self) -> list[DeliverSm]:
-        return [m for m in self.of(DeliverSm) if not m.is_receipt()]
+        return [m for m in self.deliver_sms() if not m.is_receipt()]
 
     async def wait(self, predicate: Callable[[], bool], within_s: float = 5.0) -> None:
         async with asyncio.timeout(within_s):
