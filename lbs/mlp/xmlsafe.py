@@ -64,12 +64,12 @@ def _check_utf8(body: bytes) -> None:
 
 
 def _check_depth(root: ET.Element, max_depth: int) -> None:
-    stack = [(root, 1)]
-    while stack:
-        node, depth = stack.pop()
+    level, depth = [root], 1
+    while level:  # level by level: MLP documents are wide (many pos), not deep
         if depth > max_depth:
             raise XmlRejected(f"document nested deeper than {max_depth} levels")
-        stack.extend((child, depth + 1) for child in node)
+        level = [child for node in level for child in node]
+        depth += 1
 
 
 def text_of(parent: ET.Element, path: str) -> str | None:

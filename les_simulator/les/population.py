@@ -13,6 +13,8 @@ import random
 from dataclasses import dataclass
 from datetime import datetime
 
+from les_simulator.les.rand import unit
+
 # Belgian operator: MCC 206, MNC 10; the MSIN is the subscriber index.
 IMSI_PREFIX = "20610"
 _M_PER_DEG_LAT = 111_320.0
@@ -121,8 +123,7 @@ class Population:
 
     def is_absent(self, index: int, at: datetime, share: float) -> bool:
         """Whether the handset is off this hour (deterministic per subscriber and hour)."""
-        hour = int(at.timestamp()) // 3_600
-        return random.Random((self.seed << 40) ^ (index << 20) ^ hour).random() < share
+        return unit(self.seed, index, int(at.timestamp()) // 3_600) < share
 
 
 def _day_position(home: tuple[float, float], work: tuple[float, float], h: float) -> tuple[float, float]:

@@ -12,7 +12,6 @@ Reported positions are the true position plus noise inside the stated accuracy.
 from __future__ import annotations
 
 import math
-import random
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -20,6 +19,7 @@ import h3
 
 from lbs.mlp.codes import ResultCode
 from les_simulator.les.population import offset_m
+from les_simulator.les.rand import mix, unit
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,11 +30,12 @@ class Method:
     best_m: float
     worst_m: float
     latency_s: float
+    code: int  # stable key for the noise draws
 
 
-CELL = Method("CELL", 300.0, 3_000.0, 0.2)
-ECID = Method("E-CID", 100.0, 300.0, 0.5)
-AGNSS = Method("A-GNSS", 5.0, 50.0, 3.0)
+CELL = Method("CELL", 300.0, 3_000.0, 0.2, 1)
+ECID = Method("E-CID", 100.0, 300.0, 0.5, 2)
+AGNSS = Method("A-GNSS", 5.0, 50.0, 3.0, 3)
 METHODS = (CELL, ECID, AGNSS)  # cheapest first
 
 
@@ -80,12 +81,12 @@ def measure(
     seed: int, index: int, true_pos: tuple[float, float], at: datetime, method: Method, hor_acc: float | None
 ) -> Fix:
     """A noisy fix of ``true_pos``: accuracy drawn in the method's range (capped by ``hor_acc`` for A-GNSS)."""
-    rng = random.Random(f"{seed}:{index}:{int(at.timestamp())}:{method.name}")  # str seeds are stable
-    accuracy = rng.uniform(method.best_m, method.worst_m)
+    key = mix(seed, index, int(at.timestamp()), method.code)
+    accuracy = method.best_m + (method.worst_m - method.best_m) * unit(key, 1)
     if hor_acc is not None and method is AGNSS:
         accuracy = min(accuracy, max(hor_acc, AGNSS.best_m))
-    distance = accuracy * math.sqrt(rng.random()) * 0.9
-    bearing = rng.uniform(0, 2 * math.pi)
+    distance = accuracy * math.sqrt(unit(key, 2)) * 0.9
+    bearing = 2 * math.pi * unit(key, 3)
     lat, lon = offset_m(*true_pos, distance * math.cos(bearing), distance * math.sin(bearing))
     return Fix(lat, lon, round(accuracy), at, method.name)
 
