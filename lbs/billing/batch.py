@@ -31,6 +31,7 @@ from lbs.billing.events import (
 )
 from lbs.billing.plans import Tariff, tariff_for
 from lbs.billing.rating import EventType
+from lbs.errors import NotFound
 
 Conn: TypeAlias = "asyncpg.Connection[Any]"
 
@@ -77,6 +78,13 @@ async def record_many(conn: Conn, events: Sequence[BillableEvent]) -> list[Cdr]:
     """
     for event in events:
         check_event(event)
+    try:
+        return await _record_many(conn, events)
+    except asyncpg.ForeignKeyViolationError as exc:
+        raise NotFound("a provider of this batch does not exist") from exc
+
+
+async def _record_many(conn: Conn, events: Sequence[BillableEvent]) -> list[Cdr]:
     fresh: dict[str, BillableEvent] = {}
     async with conn.transaction():
         billed, last_closed = await _lock_all(conn, sorted({e.idempotency_key for e in events}))

@@ -28,7 +28,7 @@ from lbs.billing.rating import (
     price_of_unit,
     share_of,
 )
-from lbs.errors import InvalidArgument
+from lbs.errors import InvalidArgument, NotFound
 
 Conn: TypeAlias = "asyncpg.Connection[Any]"
 
@@ -288,6 +288,13 @@ async def record(conn: Conn, event: BillableEvent) -> Cdr | None:
     ``BalanceExpired`` (HTTP 402) and writes nothing.
     """
     check_event(event)
+    try:
+        return await _record(conn, event)
+    except asyncpg.ForeignKeyViolationError as exc:
+        raise NotFound(f"no provider with id {event.provider_id}") from exc
+
+
+async def _record(conn: Conn, event: BillableEvent) -> Cdr | None:
     async with conn.transaction():
         billed, last_closed = await _lock(conn, event.idempotency_key)
         if billed:

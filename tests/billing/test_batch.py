@@ -67,3 +67,15 @@ async def test_batch_with_prepaid_and_held_mts(
 
 async def test_empty_batch(db: asyncpg.Connection[Any]) -> None:
     assert await record_many(db, []) == []
+
+
+async def test_batch_with_an_unknown_provider_writes_nothing(
+    db: asyncpg.Connection[Any], providers: dict[str, int]
+) -> None:
+    import pytest
+
+    from lbs.errors import NotFound
+
+    with pytest.raises(NotFound):
+        await record_many(db, [*positions(providers["Acme"], 2), *positions(999_999, 1, "x")])
+    assert await amounts(db) == []

@@ -137,3 +137,36 @@ async def test_prepaid_record_without_reservation_debits(
     await record(db, loc(acme, "p2"))  # 5
     bal = await get_balance(db, acme)
     assert (bal.credits_minor, bal.reserved_minor) == (0, 0)
+
+
+async def test_unknown_provider_is_not_found_and_writes_nothing(
+    db: asyncpg.Connection[Any], providers: dict[str, int]
+) -> None:
+    from lbs.errors import NotFound
+
+    with pytest.raises(NotFound):
+        await record(db, loc(999_999, "ghost"))
+    assert await db.fetchval("SELECT count(*) FROM billing_counters") == 0
+
+
+@pytest.mark.parametrize("key", ["", "x" * 201, "tab\there"])
+async def test_bad_idempotency_keys(db: asyncpg.Connection[Any], providers: dict[str, int], key: str) -> None:
+    from lbs.errors import InvalidArgument
+
+    with pytest.raises(InvalidArgument):
+        await record(db, loc(providers["Acme"], key))
+
+
+async def test_naive_occurred_at_is_refused(db: asyncpg.Connection[Any], providers: dict[str, int]) -> None:
+    from lbs.errors import InvalidArgument
+
+    with pytest.raises(InvalidArgument):
+        await record(
+            db,
+            LocationResult(
+                idempotency_key="k",
+                provider_id=providers["Acme"],
+                occurred_at=NOV.replace(tzinfo=None),
+                kind=LocationKind.REST,
+            ),
+        )

@@ -187,3 +187,26 @@ async def test_revenue_view(db: asyncpg.Connection[Any], acme: int, providers: d
     assert shares[(providers["Other"], "mo_premium")]["provider_share_minor"] == 60
     assert by_code["4444"]["fees_minor"] == 15_000
     assert by_code["none"]["fees_minor"] == 20_000 + 15_000  # set-up and OADC name no short code
+
+
+async def test_close_waits_for_a_recording_transaction(db: asyncpg.Connection[Any], acme: int, settings: Any) -> None:
+    import asyncio
+
+    other = await asyncpg.connect(settings.database_url)
+    try:
+        tx = db.transaction()
+        await tx.start()
+        await record(
+            db, LocationResult(idempotency_key="inflight", provider_id=acme, occurred_at=NOV, kind=LocationKind.REST)
+        )
+        closing = asyncio.ensure_future(
+            close_month(other, NOV_1, closed_by="t", schedule=SCHEDULE, now=AFTER_NOV)  # type: ignore[arg-type]
+        )
+        await asyncio.sleep(0.3)
+        assert not closing.done()  # the close waits for the CDR's transaction
+        await tx.commit()
+        statements = await asyncio.wait_for(closing, 10)
+        usage = {ln.event_type: ln.quantity for ln in statements[0].lines if ln.kind == "usage"}
+        assert usage == {"location_rest": 1}  # the in-flight CDR is on the statement, not lost
+    finally:
+        await other.close()
