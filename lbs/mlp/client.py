@@ -130,6 +130,8 @@ class MlpClient:
             code = answer.result if answer.result != ResultCode.OK else ResultCode.SYSTEM_FAILURE
             raise error_for(code, answer.add_info or "answer without positions")
         by_wire = {p.msid.lstrip("+"): p for p in answer.positions}
+        if len(msisdns) == 1 and len(answer.positions) == 1:  # a real GMLC may echo the number in another format
+            by_wire = {wire_msisdn(msisdns[0]): answer.positions[0]}
         results: dict[str, Position | LocationError] = {}
         for msisdn in msisdns:
             pos = by_wire.get(wire_msisdn(msisdn))
