@@ -8,6 +8,7 @@ are not billed.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeAlias
 
@@ -20,6 +21,7 @@ from lbs.billing.fees import schedule_from
 from lbs.billing.prepaid import Reservation, reserve
 from lbs.billing.rating import EventType, format_minor, period_of
 from lbs.billing.statements import build_statement
+from lbs.errors import LbsError
 from lbs.msisdn import is_short_code
 from lbs.settings import Settings
 
@@ -63,14 +65,20 @@ async def bill_submitted_mt(conn: Conn, row: asyncpg.Record) -> None:
             segment=segment,
         )
         try:
-            await record(conn, event)
+            await record(conn, event)  # in a savepoint: a failure here leaves the messaging transaction usable
         except PaymentRequired as err:  # already sent: log the unpaid unit rather than fail the whole batch
             log.warning("mt sent without prepaid credit", mt_id=row["id"], segment=segment, error=err.message)
+        except (LbsError, asyncpg.PostgresError):
+            # Never let billing fail the submit batch: its rows would be re-queued and the SMS sent twice.
+            log.exception("mt segment not billed", mt_id=row["id"], segment=segment)
 
 
 async def bill_mt_receipt(conn: Conn, mt_id: int, stat: str) -> None:
     """Receipt listener: bill (DELIVRD) or drop (failure) the segments held for a delivery charging point."""
-    await on_receipt(conn, f"mt:{mt_id}", stat)
+    try:
+        await on_receipt(conn, f"mt:{mt_id}", stat)
+    except (LbsError, asyncpg.PostgresError):
+        log.exception("mt receipt not billed", mt_id=mt_id, stat=stat)
 
 
 def attach(core: HasListeners) -> None:
@@ -92,6 +100,19 @@ async def reserve_mt(conn: Conn, *, provider_id: int, mt_id: int, segments: int)
         if found is not None:
             held.append(found)
     return held
+
+
+async def print_demo_bill(settings: Settings, out: Callable[[str], None], providers: Sequence[str]) -> None:
+    """The demo's last step: print the running month's bill of each named provider, in plain words."""
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        for name in providers:
+            pid = await conn.fetchval("SELECT id FROM providers WHERE name = $1", name)
+            if pid is not None:
+                for line in await bill_lines(conn, settings, int(pid)):
+                    out(line)
+    finally:
+        await conn.close()
 
 
 async def bill_lines(conn: Conn, settings: Settings, provider_id: int, at: datetime | None = None) -> list[str]:

@@ -127,3 +127,42 @@ def test_attach_adds_both_listeners() -> None:
     core = Core()
     attach(core)
     assert core.submit_listeners == [bill_submitted_mt] and core.receipt_listeners == [bill_mt_receipt]
+
+
+async def test_billing_trouble_never_fails_the_submit_batch(
+    db: asyncpg.Connection[Any], settings: Settings, providers: dict[str, int], app_id: int
+) -> None:
+    pid = providers["Acme"]
+    await contract(db, pid, "SUBMIT", Account.PREPAID)  # prepaid, no credit at all
+    async with db.transaction():
+        done = await outbox.enqueue(
+            db,
+            outbox.MtRequest(msisdn="+32470000001", body="hi", source="3311", application_id=app_id),
+            now=datetime.now(UTC),
+            pseudonym_key="k",
+            short_code="3311",
+        )
+    assert done.id is not None
+    await smsc_accepts(db, done.id)  # no exception: the MT stays submitted, the unpaid unit is logged
+    assert await db.fetchval("SELECT status FROM mt_messages WHERE id = $1", done.id) == "submitted"
+    assert await kinds(db) == []
+
+
+async def test_demo_bill(db: asyncpg.Connection[Any], settings: Settings, providers: dict[str, int]) -> None:
+    from lbs.billing.hooks import print_demo_bill
+
+    await record(
+        db,
+        LocationResult(
+            idempotency_key="d",
+            provider_id=providers["Acme"],
+            occurred_at=datetime.now(UTC),
+            kind=LocationKind.ACTIVE,
+            short_code="3311",
+        ),
+    )
+    lines: list[str] = []
+    await print_demo_bill(settings, lines.append, ["Acme", "Nobody"])
+    assert lines[0].startswith("Bill so far for Acme") and any(
+        "Location, active lookup via 3311: 1" in x for x in lines
+    )
