@@ -350,9 +350,9 @@ async def on_receipt(conn: Conn, message_key: str, status: str) -> list[Cdr]:
             cdr = Cdr.from_json(_json(row["rated"]))
             if state in DELIVERED:
                 written.append(await _write(conn, replace(cdr, period=await open_period(conn, cdr.occurred_at))))
-            else:
-                await prepaid.release(conn, cdr.idempotency_key)
+            else:  # counter before balance, the order record() takes them in: no deadlock between the two
                 await count_unit(conn, cdr.provider_id, cdr.period, EventType(cdr.event_type), -1)
+                await prepaid.release(conn, cdr.idempotency_key)
             await conn.execute(
                 "UPDATE billing_pending_mt SET status = $2, settled_at = now() WHERE idempotency_key = $1",
                 row["idempotency_key"],
