@@ -110,6 +110,7 @@ class Settings(BaseSettings):
     smsc_max_outstanding: int = Field(
         0, description="Unanswered requests the SMSC emulator takes per bind, ESME_RMSGQFUL beyond; 0: no limit."
     )
+    smsc_inbox_size: int = Field(1_000, description="Messages a simulated handset keeps; the oldest go first.")
 
     # --- LES / MLP (issue 4) ---
     les_clients: dict[str, str] = Field(

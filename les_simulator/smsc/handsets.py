@@ -88,6 +88,7 @@ class Handset:
     """One subscriber's phone: its inbox and the parts still waiting for their siblings."""
 
     msisdn: str
+    inbox_size: int = 1_000
     inbox: list[InboxMessage] = field(default_factory=list)
     partial: dict[tuple[str, int, int, int], dict[int, MtPart]] = field(default_factory=dict)
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
@@ -107,6 +108,8 @@ class Handset:
 
     def _store(self, message: InboxMessage) -> InboxMessage:
         self.inbox.append(message)
+        if len(self.inbox) > self.inbox_size:
+            del self.inbox[0]  # a full phone forgets its oldest message; keeps a long bench bounded
         self.arrived.set()
         return message
 
@@ -114,7 +117,8 @@ class Handset:
 class HandsetRegistry:
     """Every handset that has received something, by E.164 MSISDN (created on first use)."""
 
-    def __init__(self) -> None:
+    def __init__(self, inbox_size: int = 1_000) -> None:
+        self.inbox_size = inbox_size
         self._handsets: dict[str, Handset] = {}
         self.states: dict[str, HandsetState] = {}  # handsets set to something other than "on"
 
@@ -129,7 +133,7 @@ class HandsetRegistry:
         """The handset of ``msisdn`` (E.164 with '+')."""
         handset = self._handsets.get(msisdn)
         if handset is None:
-            handset = self._handsets[msisdn] = Handset(msisdn)
+            handset = self._handsets[msisdn] = Handset(msisdn, self.inbox_size)
         return handset
 
     def inbox(self, msisdn: str) -> list[InboxMessage]:

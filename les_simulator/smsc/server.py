@@ -132,7 +132,7 @@ class SmscEmulator:
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()
-        self.handsets = HandsetRegistry()
+        self.handsets = HandsetRegistry(self.settings.smsc_inbox_size)
         self.modes = FailureModes()
         self.pdus: deque[PduRecord] = deque(maxlen=self.settings.smsc_pdu_log_size)
         self.sessions: set[SmppSession] = set()

@@ -173,6 +173,7 @@ class SmppSession:
         assert isinstance(bind, BindTransceiver)
         record.fields.update(system_id=bind.system_id, bind=kind.value)
         status = self._bind_status(bind)
+        log.info("smpp bind", system_id=bind.system_id, bind=kind.value, status=status.name, peer=self.peer)
         await self.respond(
             response_cls(
                 header.sequence_num, status, system_id=self.smsc.settings.smsc_system_id, sc_interface_version=0x34
@@ -348,3 +349,5 @@ class SmppSession:
             waiter.cancel()
         self.writer.close()
         self.smsc.session_closed(self)
+        if self.kind is not None:
+            log.info("smpp bind closed", system_id=self.system_id, bind=self.kind.value, peer=self.peer)

@@ -10,7 +10,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from lbs.settings import Settings
 from les_simulator.smsc import SmscEmulator, create_smsc_app
 from les_simulator.smsc.keys import SMSC
-from tests.smsc.conftest import EsmeFactory
+from tests.smsc.conftest import EsmeFactory, eventually
 from tests.smsc.test_smsc_flow import HANDSET, mt
 
 
@@ -112,3 +112,11 @@ def test_every_smsc_setting_is_documented() -> None:
     for name, info in Settings.model_fields.items():
         if name.startswith("smsc_"):
             assert info.description, name
+
+
+async def test_inbox_keeps_the_newest(smsc: SmscEmulator, esme: EsmeFactory) -> None:
+    smsc.handsets.inbox_size = 2
+    client, _ = await esme()
+    for n in range(3):
+        await client.broker.enqueue(mt(f"n{n}"))
+    await eventually(lambda: [m.text for m in smsc.handsets.inbox(HANDSET)] == ["n1", "n2"])

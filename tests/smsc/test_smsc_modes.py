@@ -56,7 +56,7 @@ async def test_throttled_per_bind(control: Any, bound_raw: RawClient) -> None:
     await set_mode(control, mode="throttled", rate=5)
     statuses = await submit_burst(bound_raw, 20)
     assert statuses[:5] == [0] * 5  # the one-second burst
-    assert statuses.count(SmppCommandStatus.ESME_RTHROTTLED) >= 14
+    assert statuses.count(SmppCommandStatus.ESME_RTHROTTLED) >= 12  # refill while the burst is read
 
 
 async def test_account_rate_from_settings(smsc_settings: Settings, raw: Any) -> None:
