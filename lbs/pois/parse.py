@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import re
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any, Final
 
-import h3
+from h3.api.basic_int import latlng_to_cell
 
 from lbs.errors import InvalidArgument, PayloadTooLarge
-from lbs.pois.categories import is_category
+from lbs.pois.categories import CATEGORIES
 
 CSV_COLUMNS: Final = ("id", "name", "category", "lat", "lon", "address", "phone", "opening_hours")
 REQUIRED: Final = ("id", "name", "category", "lat", "lon")
@@ -60,9 +59,11 @@ def _text(record: dict[str, Any], key: str) -> str:
     value = record.get(key)
     if value is None:
         return ""
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise ValueError(f"{key} must be text")
-    text = str(value).strip()
+    if type(value) is not str:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"{key} must be text")
+        value = str(value)
+    text = value.strip()
     if len(text) > _LIMITS[key] or not text.isprintable():
         raise ValueError(f"{key} must be printable text of at most {_LIMITS[key]} characters")
     return text
@@ -70,13 +71,13 @@ def _text(record: dict[str, Any], key: str) -> str:
 
 def _coordinate(record: dict[str, Any], key: str, bound: float) -> float:
     raw = record.get(key)
-    if isinstance(raw, bool):
-        raise ValueError(f"{key} must be a number")
     try:
+        if isinstance(raw, bool):
+            raise TypeError
         value = float(raw)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         raise ValueError(f"{key} must be a number, got {raw!r}") from None
-    if not math.isfinite(value) or abs(value) > bound:
+    if not -bound <= value <= bound:  # also refuses NaN; inf is beyond any bound
         raise ValueError(f"{key} {raw} is out of range (-{bound:g} to {bound:g})")
     return value
 
@@ -84,16 +85,15 @@ def _coordinate(record: dict[str, Any], key: str, bound: float) -> float:
 def validate(record: dict[str, Any], where: str, h3_res: int) -> PoiRow | RowError:
     """A :class:`PoiRow` from one upload record (keys of :data:`CSV_COLUMNS`), or the reason it is refused."""
     try:
-        for key in REQUIRED:
-            if record.get(key) in (None, ""):
-                raise ValueError(f"{key} is missing")
+        external_id, name = _text(record, "id"), _text(record, "name")
         category = _text(record, "category").upper()
-        if not is_category(category):
+        if not external_id or not name or not category:
+            raise ValueError(f"{'id' if not external_id else 'name' if not name else 'category'} is missing")
+        if category not in CATEGORIES:
             raise ValueError(f"unknown category {record.get('category')!r}")
         lat, lon = _coordinate(record, "lat", 90.0), _coordinate(record, "lon", 180.0)
-        return PoiRow(_text(record, "id"), category, _text(record, "name"), lat, lon, _text(record, "address"),
-                      _text(record, "phone"), _text(record, "opening_hours"),
-                      h3.api.basic_int.latlng_to_cell(lat, lon, h3_res))  # fmt: skip
+        return PoiRow(external_id, category, name, lat, lon, _text(record, "address"), _text(record, "phone"),
+                      _text(record, "opening_hours"), latlng_to_cell(lat, lon, h3_res))  # fmt: skip
     except ValueError as exc:
         return RowError(where, str(exc))
 
@@ -173,7 +173,8 @@ async def parse_csv(chunks: AsyncIterator[bytes], counter: Counter, h3_res: int)
         if not text.strip():
             continue
         counter.add_row()
-        values = next(csv.reader([text]), [])
+        # Without quotes a CSV line is exactly its comma-separated fields: skip the csv module's per-line reader.
+        values = text.split(",") if '"' not in text else next(csv.reader([text]), [])
         if len(values) != len(names):
             yield RowError(f"line {number}", f"{len(values)} fields, the header has {len(names)}")
             continue

@@ -95,7 +95,7 @@ async def nearest_postgis(
 async def fetch_all(conn: Db, app_id: int) -> list[asyncpg.Record]:
     """Every POI of ``app_id``, ordered by category then id (what the in-memory index loads)."""
     return await conn.fetch(
-        f"SELECT category, {_COLUMNS} FROM pois WHERE application_id = $1 ORDER BY category, id",  # noqa: S608
+        f"SELECT {_COLUMNS} FROM pois WHERE application_id = $1 ORDER BY category, id",  # noqa: S608
         app_id,
     )
 

@@ -1,8 +1,10 @@
 """POI tables (mirrors migration 0004).
 
 ``pois.location`` is a ``geography(POINT, 4326)`` with a GiST index, so ``ORDER BY location <-> point`` is an
-index-ordered nearest search in true metres; ``h3`` is the point's H3 cell (BIGINT, ``settings.pois_h3_res``).
-``poi_sets.version`` moves on every change of an application's POIs, so in-memory indexes know to reload.
+index-ordered nearest search in true metres. ``h3`` is the point's H3 cell (BIGINT, ``settings.pois_h3_res``),
+kept for cell-keyed work (coarse areas, sharding) without an index: nearest-k needs only the GiST one, and a
+second index cost a third of the import rate. ``poi_sets.version`` moves on every change of an application's
+POIs, so in-memory indexes know to reload.
 """
 
 from __future__ import annotations
@@ -31,7 +33,6 @@ pois = sa.Table(
     sa.CheckConstraint("length(external_id) BETWEEN 1 AND 128", name="pois_external_id_check"),
     sa.CheckConstraint("length(name) BETWEEN 1 AND 200", name="pois_name_check"),
     sa.Index("pois_location_gist", "location", postgresql_using="gist"),
-    sa.Index("pois_app_category_h3_idx", "application_id", "category", "h3"),
 )
 
 # One row per application with POIs: bumped in the transaction of every import, read by in-memory indexes.

@@ -41,7 +41,6 @@ def upgrade() -> None:
         sa.UniqueConstraint("application_id", "external_id", name="pois_application_external_key"),
     )
     op.create_index("pois_location_gist", "pois", ["location"], unique=False, postgresql_using="gist")
-    op.create_index("pois_app_category_h3_idx", "pois", ["application_id", "category", "h3"], unique=False)
     op.create_table(
         "poi_sets",
         sa.Column("application_id", sa.BigInteger(), nullable=False),
@@ -77,6 +76,5 @@ def downgrade() -> None:
     op.drop_table("poi_keywords")
     op.drop_table("poi_short_codes")
     op.drop_table("poi_sets")
-    op.drop_index("pois_app_category_h3_idx", table_name="pois")
     op.drop_index("pois_location_gist", table_name="pois", postgresql_using="gist")
     op.drop_table("pois")
