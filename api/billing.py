@@ -23,6 +23,7 @@ from lbs.apikeys import Principal
 from lbs.billing import fees as fee_store
 from lbs.billing import plans as plan_store
 from lbs.billing import prepaid
+from lbs.billing.events import list_cdrs
 from lbs.billing.rating import Account, ChargingPoint, EventRate, EventType, RatePlan, Tier, parse_period
 from lbs.billing.render import to_csv, to_html
 from lbs.billing.revenue import revenue
@@ -285,6 +286,26 @@ async def statement_html(request: web.Request) -> web.Response:
     return web.Response(text=to_html(await _statement(request)), content_type="text/html")
 
 
+MAX_PAGE = 1_000
+
+
+async def cdrs(request: web.Request) -> web.Response:
+    """A month's CDRs, oldest first, by pages (``?period=YYYY-MM&after_id=&limit=``): provider own, operator any."""
+    own = _own(await require(request, "operator", "provider"))
+    period = parse_period(request.query.get("period", ""))
+    limit = min(_int_query(request, "limit") or 100, MAX_PAGE)
+    async with _conn(request) as conn:
+        rows = await list_cdrs(
+            conn,
+            period=period,
+            provider_id=own or _int_query(request, "provider_id"),
+            after_id=_int_query(request, "after_id") or 0,
+            limit=limit,
+        )
+    body = {"cdrs": [c.to_json() for c in rows], "next_after_id": rows[-1].id if len(rows) == limit else None}
+    return web.json_response(body)
+
+
 async def preview(request: web.Request) -> web.Response:
     """The running statement of a month, computed live (provider: own; operator: ``?provider_id=``)."""
     principal = await require(request, "operator", "provider")
@@ -321,6 +342,7 @@ ROUTES: list[tuple[str, str, Any]] = [
     ("GET", r"/statements/{statement_id:\d+}", statement_json),
     ("GET", r"/statements/{statement_id:\d+}/csv", statement_csv),
     ("GET", r"/statements/{statement_id:\d+}/html", statement_html),
+    ("GET", "/cdrs", cdrs),
     ("GET", f"/preview/{MONTH}", preview),
     ("GET", f"/revenue/{MONTH}", revenue_view),
 ]
@@ -419,6 +441,13 @@ OPENAPI_PATHS: dict[str, Any] = {
     },
     f"{PREFIX}/statements/{{statement_id}}/html": {
         "get": _op("A closed statement, printable", {"200": _text("HTML page", "text/html"), **_404}, _BOTH)
+    },
+    f"{PREFIX}/cdrs": {
+        "get": _op(
+            "A month's CDRs by pages (?period=YYYY-MM&after_id=&limit=); a provider sees its own",
+            {"200": json_ok("CDRs and next_after_id"), **_MONTH_400},
+            _BOTH,
+        )
     },
     f"{PREFIX}/preview/{{period}}": {
         "get": _op(

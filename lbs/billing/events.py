@@ -363,3 +363,18 @@ async def on_receipt(conn: Conn, message_key: str, status: str) -> list[Cdr]:
 
 def _json(value: Any) -> dict[str, Any]:
     return dict(json.loads(value)) if isinstance(value, str) else dict(value)
+
+
+async def list_cdrs(
+    conn: Conn, *, period: date, provider_id: int | None = None, after_id: int = 0, limit: int = 100
+) -> list[Cdr]:
+    """CDRs of ``period`` (one provider's, or all), by id after ``after_id``: a page for reconciliation."""
+    rows = await conn.fetch(
+        f"SELECT id, {CDR_COLUMNS} FROM billing_cdrs WHERE period = $1"  # noqa: S608
+        " AND ($2::bigint IS NULL OR provider_id = $2) AND id > $3 ORDER BY id LIMIT $4",
+        period,
+        provider_id,
+        after_id,
+        limit,
+    )
+    return [Cdr(**{k: v for k, v in r.items() if k != "id"}, id=r["id"]) for r in rows]

@@ -222,6 +222,17 @@ async def test_statements_months_and_revenue(
     assert listed["statements"] == []
     listed = await (await client.get("/v1/billing/statements", headers=ops)).json()
     assert [s["id"] for s in listed["statements"]] == [sid]
+    page = await (await client.get("/v1/billing/cdrs?period=2025-11&limit=2", headers=keys["acme"])).json()
+    assert [c["idempotency_key"] for c in page["cdrs"]] == ["l0", "l1"] and page["next_after_id"]
+    after = page["next_after_id"]
+    rest = await (await client.get(f"/v1/billing/cdrs?period=2025-11&after_id={after}", headers=keys["acme"])).json()
+    assert [c["idempotency_key"] for c in rest["cdrs"]] == ["l2"] and rest["next_after_id"] is None
+    none = await (await client.get("/v1/billing/cdrs?period=2025-11", headers=keys["other"])).json()
+    assert none["cdrs"] == []
+    await expect_error(await client.get("/v1/billing/cdrs", headers=keys["acme"]), 400, "INVALID_ARGUMENT")
+    await expect_error(
+        await client.get("/v1/billing/cdrs?period=2025-11&limit=x", headers=ops), 400, "INVALID_ARGUMENT"
+    )
     view = await (await client.get("/v1/billing/revenue/2025-11", headers=ops)).json()
     assert view["total_revenue_minor"] == 15
     await expect_error(await client.get("/v1/billing/revenue/2025-11", headers=keys["acme"]), 403, "PERMISSION_DENIED")
@@ -238,4 +249,4 @@ async def test_openapi_documents_every_billing_route(client: TestClient) -> None
         if r.resource is not None and r.resource.canonical.startswith("/v1/billing")
     }
     assert documented == served
-    assert len(served) == 17
+    assert len(served) == 18
