@@ -16,6 +16,8 @@ of that cell in CSR form (sorted unique ``keys``, ``offsets``), so a batch of re
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TypeAlias
 
@@ -30,7 +32,7 @@ FloatArray: TypeAlias = npt.NDArray[np.float64]
 BoolArray: TypeAlias = npt.NDArray[np.bool_]
 ObjArray: TypeAlias = npt.NDArray[np.object_]
 
-KEY_OFFSET = 1 << 31  # cell indices are shifted to be non-negative before packing two of them in one int64
+KEY_OFFSET = 1 << 30  # cell indices shifted to be non-negative; two packed in one int64 stay below 2**63
 # Reference point of a cell, as fractions of its side: off-centre so that round user coordinates never hit it.
 REF_U = 0.5123456789
 REF_V = 0.4876543211
@@ -43,6 +45,11 @@ def cell_index(values: FloatArray, d: float) -> IntArray:
 
 def pack(ix: IntArray, iy: IntArray) -> IntArray:
     """One int64 key per cell."""
+    return ((ix + KEY_OFFSET) << 32) | (iy + KEY_OFFSET)
+
+
+def pack_one(ix: int, iy: int) -> int:
+    """:func:`pack` for one cell."""
     return ((ix + KEY_OFFSET) << 32) | (iy + KEY_OFFSET)
 
 
@@ -92,6 +99,13 @@ class _Csr:
         counts = np.where(found, self.offsets[pos + 1] - starts, 0)
         return expand(starts, counts)
 
+    def range_one(self, key: int) -> tuple[int, int]:
+        """Entry range of one cell key (empty when the cell has none)."""
+        pos = int(self.keys.searchsorted(key))
+        if pos == len(self.keys) or int(self.keys[pos]) != key:
+            return 0, 0
+        return int(self.offsets[pos]), int(self.offsets[pos + 1])
+
     @property
     def nbytes(self) -> int:
         return int(self.keys.nbytes + self.offsets.nbytes)
@@ -134,6 +148,15 @@ class CircleTable:
         dy = (lat[rep] - params.lat[slot]) * M_PER_DEG
         hit = dx * dx + dy * dy <= params.r2[slot]
         return rep[hit], slot[hit]
+
+    def query_one(self, lon: float, lat: float, params: CircleParams) -> IntArray:
+        """Slots of the circles containing one position (no per-batch overhead)."""
+        a, b = self.csr.range_one(pack_one(math.floor(lon / self.d), math.floor(lat / self.d)))
+        slot = self.slot[a:b]
+        dx = (lon - params.lon[slot]) * params.kx[slot]
+        dy = (lat - params.lat[slot]) * M_PER_DEG
+        result: IntArray = slot[dx * dx + dy * dy <= params.r2[slot]]
+        return result
 
     @property
     def nbytes(self) -> int:
@@ -191,6 +214,73 @@ class PolygonTable:
         edges = e_sorted[gather]
         self.estart = np.cumsum(self.ecount) - self.ecount
         self.ex0, self.ey0, self.ex1, self.ey1 = x0[edges], y0[edges], x1[edges], y1[edges]
+        # Every edge of each polygon, for distances to the edge (hysteresis); CSR by local polygon number.
+        self.poly_start = np.searchsorted(e_geom, np.arange(len(geoms) + 1)).astype(np.int64)
+        self.px0, self.py0, self.px1, self.py1 = x0, y0, x1, y1
+        self.local_of = np.full(int(slots.max()) + 1, -1, dtype=np.int64)
+        self.local_of[slots] = np.arange(len(slots))
+
+    def query_one(self, lon: float, lat: float) -> list[int]:
+        """Slots of the polygons containing one position: the same arithmetic as :meth:`query`, in Python."""
+        ix, iy = math.floor(lon / self.d), math.floor(lat / self.d)
+        a, b = self.csr.range_one(pack_one(ix, iy))
+        if a == b:
+            return []
+        rx, ry = (ix + REF_U) * self.d, (iy + REF_V) * self.d
+        out = []
+        for e, slot in enumerate(self.slot[a:b].tolist(), start=a):
+            if not self.partial[e]:
+                out.append(slot)
+                continue
+            s = int(self.estart[e])
+            c = s + int(self.ecount[e])
+            edges = zip(
+                self.ex0[s:c].tolist(),
+                self.ey0[s:c].tolist(),
+                self.ex1[s:c].tolist(),
+                self.ey1[s:c].tolist(),
+                strict=True,
+            )
+            if bool(self.ref_in[e]) ^ (_crossings_one(lon, lat, rx, ry, edges) % 2 == 1):
+                out.append(slot)
+        return out
+
+    def distance_one(self, slot: int, lon: float, lat: float) -> float:
+        """:meth:`distance_m` for one position, in Python floats (cheaper than numpy for one polygon's edges)."""
+        local = int(self.local_of[slot])
+        a, b = int(self.poly_start[local]), int(self.poly_start[local + 1])
+        kx = math.cos(math.radians(lat)) * M_PER_DEG
+        best = math.inf
+        for x0, y0, x1, y1 in zip(
+            self.px0[a:b].tolist(), self.py0[a:b].tolist(), self.px1[a:b].tolist(), self.py1[a:b].tolist(), strict=True
+        ):
+            ax, ay = (x0 - lon) * kx, (y0 - lat) * M_PER_DEG
+            dx, dy = (x1 - x0) * kx, (y1 - y0) * M_PER_DEG
+            length2 = dx * dx + dy * dy
+            t = min(max(-(ax * dx + ay * dy) / length2, 0.0), 1.0) if length2 > 0 else 0.0
+            cx, cy = ax + t * dx, ay + t * dy
+            best = min(best, cx * cx + cy * cy)
+        return math.sqrt(best)
+
+    def distance_m(self, slots: IntArray, lon: FloatArray, lat: FloatArray) -> FloatArray:
+        """Metres from each (lon[i], lat[i]) to the boundary of the polygon in ``slots[i]`` (all in this table)."""
+        local = self.local_of[slots]
+        starts = self.poly_start[local]
+        counts = self.poly_start[local + 1] - starts
+        pair, edge = expand(starts, counts)
+        kx = np.cos(np.radians(lat)) * M_PER_DEG
+        k, px, py = kx[pair], lon[pair], lat[pair]
+        ax, ay = (self.px0[edge] - px) * k, (self.py0[edge] - py) * M_PER_DEG
+        dx, dy = (self.px1[edge] - self.px0[edge]) * k, (self.py1[edge] - self.py0[edge]) * M_PER_DEG
+        length2 = dx * dx + dy * dy
+        with np.errstate(invalid="ignore", divide="ignore"):
+            t = np.clip(np.where(length2 > 0, -(ax * dx + ay * dy) / length2, 0.0), 0.0, 1.0)
+        cx, cy = ax + t * dx, ay + t * dy
+        if len(pair) == 0:
+            return np.zeros(0)
+        best = np.minimum.reduceat(cx * cx + cy * cy, np.cumsum(counts) - counts)
+        result: FloatArray = np.sqrt(best)
+        return result
 
     def query(self, lon: FloatArray, lat: FloatArray) -> tuple[IntArray, IntArray]:
         """(report index, slot) of every polygon containing a report."""
@@ -209,8 +299,19 @@ class PolygonTable:
 
     @property
     def nbytes(self) -> int:
-        arrays = (self.slot, self.partial, self.ref_in, self.ecount, self.estart, self.ex0, self.ey0, self.ex1)
-        return self.csr.nbytes + sum(int(a.nbytes) for a in arrays) + int(self.ey1.nbytes)
+        arrays = (
+            self.slot,
+            self.partial,
+            self.ref_in,
+            self.ecount,
+            self.estart,
+            self.ex0,
+            self.ey0,
+            self.ex1,
+            self.ey1,
+        )
+        mine = (self.poly_start, self.px0, self.py0, self.px1, self.py1, self.local_of)
+        return self.csr.nbytes + sum(int(a.nbytes) for a in (*arrays, *mine))
 
 
 def _segment_touches_cell(
@@ -239,3 +340,18 @@ def _crossings(
         v = straddle_v & (yi > np.minimum(ry, py)) & (yi <= np.maximum(ry, py))
     result: FloatArray = h.astype(np.float64) + v.astype(np.float64)
     return result
+
+
+def _crossings_one(
+    px: float, py: float, rx: float, ry: float, edges: Iterable[tuple[float, float, float, float]]
+) -> int:
+    """:func:`_crossings` for one position, in Python floats (same operations, same results)."""
+    count = 0
+    for x0, y0, x1, y1 in edges:
+        if (y0 > ry) != (y1 > ry):
+            xi = x0 + (ry - y0) * (x1 - x0) / (y1 - y0)
+            count += min(rx, px) < xi <= max(rx, px)
+        if (x0 > px) != (x1 > px):
+            yi = y0 + (px - x0) * (y1 - y0) / (x1 - x0)
+            count += min(ry, py) < yi <= max(ry, py)
+    return count

@@ -84,9 +84,12 @@ class FenceIndex:
         self.fence_id: IntArray = np.fromiter((f.id for f in self.fences), dtype=np.int64, count=n)
         self.is_circle: BoolArray = np.fromiter((isinstance(f.shape, Circle) for f in self.fences), bool, count=n)
         self.params = CircleParams(*(np.zeros(n) for _ in range(4)))
+        self.dwell: FloatArray = np.full(n, np.nan)
         for slot, fence in enumerate(self.fences):
             self._set_params(slot, fence)
         self.main = _Tables(self, list(range(n)))
+        self.main_size = n
+        self._ids: tuple[IntArray, IntArray] | None = None
         self.delta_slots: list[int] = []
         self.delta = _Tables(self, [])
         self.dead = 0
@@ -107,6 +110,7 @@ class FenceIndex:
         self.is_circle[slot] = isinstance(fence.shape, Circle)
         self._set_params(slot, fence)
         self.delta_slots.append(slot)
+        self._ids = None
         self._after_edit()
 
     def remove(self, fence_id: int) -> bool:
@@ -120,6 +124,7 @@ class FenceIndex:
         slot = self.slot_of.pop(fence_id, None)
         if slot is None:
             return False
+        self._ids = None
         self.alive[slot] = False
         self.dead += 1
         if slot in self.delta_slots:
@@ -139,11 +144,13 @@ class FenceIndex:
         self.alive = np.concatenate([self.alive, np.zeros(extra, dtype=bool)])
         self.fence_id = np.concatenate([self.fence_id, np.zeros(extra, dtype=np.int64)])
         self.is_circle = np.concatenate([self.is_circle, np.zeros(extra, dtype=bool)])
+        self.dwell = np.concatenate([self.dwell, np.full(extra, np.nan)])
         p = self.params
         self.params = CircleParams(*(np.concatenate([a, np.zeros(extra)]) for a in (p.lon, p.lat, p.kx, p.r2)))
 
     def _set_params(self, slot: int, fence: Fence) -> None:
         shape = fence.shape
+        self.dwell[slot] = np.nan if fence.dwell_s is None else fence.dwell_s
         if isinstance(shape, Circle):
             self.params.lon[slot], self.params.lat[slot] = shape.lon, shape.lat
             self.params.kx[slot] = math.cos(math.radians(shape.lat)) * M_PER_DEG
@@ -177,9 +184,28 @@ class FenceIndex:
         return rep[order], self.fence_id[slot[order]]
 
     def hits(self, lon: float, lat: float) -> list[int]:
-        """Ids of the fences containing one position."""
-        _, ids = self.query(np.array([lon]), np.array([lat]))
-        return [int(i) for i in ids]
+        """Ids of the fences containing one position, sorted (the one-at-a-time path: no batch overhead)."""
+        slots: list[int] = []
+        for tables in (self.main, self.delta):
+            if tables.circles is not None:
+                slots += tables.circles.query_one(lon, lat, self.params).tolist()
+            if tables.polygons is not None:
+                slots += tables.polygons.query_one(lon, lat)
+        return sorted(int(self.fence_id[s]) for s in slots if self.alive[s])
+
+    def edge_distance_one(self, fence_id: int, lon: float, lat: float) -> float:
+        """Metres from one position to a fence's edge; -inf when the fence is not indexed (any more)."""
+        slot = self.slot_of.get(fence_id)
+        if slot is None:
+            return -math.inf
+        if self.is_circle[slot]:
+            p = self.params
+            dx = (lon - float(p.lon[slot])) * float(p.kx[slot])
+            dy = (lat - float(p.lat[slot])) * M_PER_DEG
+            return abs(math.sqrt(float(p.r2[slot])) - math.hypot(dx, dy))
+        tables = self.main if slot < self.main_size else self.delta
+        assert tables.polygons is not None
+        return tables.polygons.distance_one(slot, lon, lat)
 
     def signed_depth_m(self, fence_id: int, lon: float, lat: float) -> float:
         """Metres from the position to the fence's edge: positive inside, negative outside (-inf: no fence)."""
@@ -187,6 +213,34 @@ class FenceIndex:
         if fence is None:
             return -math.inf
         return signed_depth_m(fence, lon, lat)
+
+    def slots_of(self, fence_ids: IntArray) -> IntArray:
+        """The slot of each fence id (-1 for ids not indexed), vectorised."""
+        if self._ids is None:
+            ids = np.fromiter(self.slot_of.keys(), dtype=np.int64, count=len(self.slot_of))
+            slots = np.fromiter(self.slot_of.values(), dtype=np.int64, count=len(self.slot_of))
+            order = np.argsort(ids)
+            self._ids = ids[order], slots[order]
+        ids, slots = self._ids
+        if len(ids) == 0:
+            return np.full(len(fence_ids), -1, dtype=np.int64)
+        pos = np.minimum(np.searchsorted(ids, fence_ids), len(ids) - 1)
+        return np.where(ids[pos] == fence_ids, slots[pos], -1)
+
+    def edge_distance_m(self, slots: IntArray, lon: FloatArray, lat: FloatArray) -> FloatArray:
+        """Metres from each position to the edge of the fence in the matching slot (live slots only)."""
+        out = np.zeros(len(slots))
+        circle = self.is_circle[slots]
+        if circle.any():
+            p, s = self.params, slots[circle]
+            dx = (lon[circle] - p.lon[s]) * p.kx[s]
+            dy = (lat[circle] - p.lat[s]) * M_PER_DEG
+            out[circle] = np.abs(np.sqrt(p.r2[s]) - np.sqrt(dx * dx + dy * dy))
+        for tables, mask in ((self.main, slots < self.main_size), (self.delta, slots >= self.main_size)):
+            poly = mask & ~circle
+            if poly.any() and tables.polygons is not None:
+                out[poly] = tables.polygons.distance_m(slots[poly], lon[poly], lat[poly])
+        return out
 
     @property
     def nbytes(self) -> int:

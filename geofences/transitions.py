@@ -101,7 +101,11 @@ def step(
     hysteresis: Hysteresis,
     dwell_s: float | None = None,
 ) -> tuple[FenceState | None, tuple[Detect, ...]]:
-    """The new state for one fence and what happened. ``depth_m``: signed metres to the edge (+ inside)."""
+    """The new state for one fence and what happened.
+
+    ``raw_inside``: the index's answer for the report's centre; ``depth_m``: metres from the centre to the fence's
+    edge (signed or not: only its magnitude is used).
+    """
     clear = abs(depth_m) >= margin_m
     if state is None or not state.inside:
         if not raw_inside:
@@ -132,7 +136,7 @@ def needs_attention(states: Mapping[int, FenceState], dwell_of: Callable[[int], 
     return any(s.pending or not s.inside or (not s.dwelt and dwell_of(f) is not None) for f, s in states.items())
 
 
-Depth = Callable[[int, float, float], float]  # (fence id, lon, lat) -> signed metres; -inf when the fence is gone
+Depth = Callable[[int, float, float], float]  # (fence id, lon, lat) -> metres to the edge; -inf: the fence is gone
 Changes = dict[int, FenceState | None]  # fence id -> new state (None: delete)
 
 
@@ -143,8 +147,13 @@ def advance(
     depth: Depth,
     hysteresis: Hysteresis,
     dwell_of: Callable[[int], float | None] = lambda _: None,
+    known: Callable[[int], bool] = lambda _: True,
 ) -> tuple[Changes, list[Transition]]:
-    """Apply one report to one subscriber's states: the changed states and the transitions, in fence order."""
+    """Apply one report to one subscriber's states: the changed states and the transitions, in fence order.
+
+    ``depth`` gives metres to a fence's edge (asked only when it can matter), ``known`` whether a fence still
+    exists (a removed fence's state is dropped without an event).
+    """
     hit_set = set(hits)
     margin = hysteresis.margin(report.accuracy_m)
     changes: Changes = {}
@@ -154,9 +163,9 @@ def advance(
         raw = fence_id in hit_set
         if old is not None and old.inside and raw and not old.pending and (old.dwelt or dwell_of(fence_id) is None):
             continue  # steady inside: the common case, nothing to compute
-        d = depth(fence_id, report.lon, report.lat)
-        if d == -math.inf:  # the fence was removed: forget it silently
-            changes[fence_id] = None
+        d = depth(fence_id, report.lon, report.lat) if _needs_depth(old, raw, margin, hysteresis) else math.inf
+        if d == -math.inf or not known(fence_id):
+            changes[fence_id] = None  # the fence was removed: forget it silently
             continue
         new, events = step(old, raw, d, margin, report.at, hysteresis, dwell_of(fence_id))
         if new != old:
@@ -164,6 +173,15 @@ def advance(
         since = old.since if old is not None and old.inside else report.at
         out.extend(Transition(report.msisdn, fence_id, e, report.at, report.lon, report.lat, since) for e in events)
     return changes, out
+
+
+def _needs_depth(old: FenceState | None, raw: bool, margin: float, hysteresis: Hysteresis) -> bool:
+    """Whether the distance to the edge can change the outcome (else the count of reports decides alone)."""
+    was_inside = old is not None and old.inside
+    if was_inside == raw or (old is None and not raw):
+        return False  # no change of side proposed: the distance is not used
+    pending = old.pending if old is not None else 0
+    return margin > 0 and pending + 1 < hysteresis.confirm_reports
 
 
 def apply(states: Mapping[int, FenceState], changes: Changes) -> dict[int, FenceState]:

@@ -8,10 +8,11 @@ import numpy as np
 import redis.asyncio as aioredis
 from redis.cluster import key_slot
 
-from geofences.engine import Engine, MemoryPresence, evaluate_bulk, mix, mix_one
+from geofences.bulk import DETECTS, PairTable, evaluate
+from geofences.engine import Engine
 from geofences.index import FenceIndex
 from geofences.model import Circle, Fence
-from geofences.presence import PresenceStore, decode_state, encode_state, parse_hash, presence_key
+from geofences.presence import Presence, PresenceStore, decode_state, encode_state, parse_hash, presence_key
 from geofences.transitions import Detect, FenceState, Hysteresis, Report, Transition
 from tests.geofences.test_index import random_fences
 from tests.geofences.test_transitions import east
@@ -37,11 +38,6 @@ def test_state_codec_and_key() -> None:
     assert key_slot(presence_key(MSISDN).encode()) == key_slot(b"{+32470000001}:anything")
     p = parse_hash(MSISDN, {b"_t": b"12.5", b"7": b"1|3.0|0|0"})
     assert p.last_at == 12.5 and p.states == {7: FenceState(True, 3.0)}
-
-
-def test_mix_matches_python() -> None:
-    ids = np.array([0, 1, 7, 2**40], dtype=np.int64)
-    assert [int(v) for v in mix(ids)] == [mix_one(int(v)) for v in ids]
 
 
 async def test_process_with_redis_enter_dwell_exit(redis_client: aioredis.Redis) -> None:
@@ -103,8 +99,19 @@ async def test_compare_and_set_loser_retries(redis_client: aioredis.Redis) -> No
     assert await redis_client.exists(presence_key(MSISDN)) == 0
 
 
-def test_bulk_in_memory_equals_per_report_semantics() -> None:
-    """The numpy fast path gives exactly the transitions of the per-report reference."""
+def reference(eng: Engine, states: dict[int, dict[int, FenceState]], reports: list[Report]) -> list[Transition]:
+    """Per-report semantics (transitions.advance), the oracle of the numpy path."""
+    out: list[Transition] = []
+    for report, hits in zip(reports, eng.hits(reports), strict=True):
+        s = int(report.msisdn)
+        changes, transitions, _ = eng.apply_reports(Presence(report.msisdn, "", states.get(s, {})), [(report, hits)])
+        merged = {**states.get(s, {}), **changes}
+        states[s] = {f: v for f, v in merged.items() if v is not None}
+        out += transitions
+    return out
+
+
+def test_bulk_numpy_path_equals_per_report_semantics() -> None:
     fences = random_fences(21, 400)
     fences = [Fence(f.id, f.shape, dwell_s=120.0 if f.id % 5 == 0 else None) for f in fences]
     index = FenceIndex()
@@ -112,53 +119,54 @@ def test_bulk_in_memory_equals_per_report_semantics() -> None:
     eng = Engine(index, Hysteresis(max_margin_m=50, confirm_reports=2))
     rng = np.random.default_rng(22)
     subscribers, rounds = 300, 12
-    lon = rng.uniform(4.0, 4.4, subscribers)
-    lat = rng.uniform(50.5, 50.9, subscribers)
-    presence = MemoryPresence.empty(subscribers)
+    lon, lat = rng.uniform(4.0, 4.4, subscribers), rng.uniform(50.5, 50.9, subscribers)
+    table = PairTable.empty(subscribers)
     bulk: list[Transition] = []
-    reference: list[Transition] = []
-    ref_states: dict[int, dict[int, FenceState]] = {}
+    expected: list[Transition] = []
+    states: dict[int, dict[int, FenceState]] = {}
+    sub = np.arange(subscribers, dtype=np.int64)
+    names = [str(s) for s in range(subscribers)]
     for r in range(rounds):
-        lon = lon + rng.normal(0, 0.004, subscribers)
-        lat = lat + rng.normal(0, 0.003, subscribers)
+        if r == 6:  # live edits between rounds: a fence removed, one added, one moved
+            index.remove(3)
+            index.upsert(Fence(9999, fences[10].shape))
+            index.upsert(Fence(12, fences[40].shape, dwell_s=60.0))
+        lon, lat = lon + rng.normal(0, 0.004, subscribers), lat + rng.normal(0, 0.003, subscribers)
         acc = rng.uniform(0, 80, subscribers)
+        acc[::17] = np.nan  # unknown accuracy: the largest margin
         at = np.full(subscribers, 60.0 * r)
-        sub = np.arange(subscribers, dtype=np.int64)
-        bulk += evaluate_bulk(eng, presence, sub, lon, lat, acc, at)
-        hits = eng.hits([Report(str(s), lon[s], lat[s], acc[s], 60.0 * r) for s in range(subscribers)])
-        for s in range(subscribers):
-            from geofences.presence import Presence
-
-            p = Presence(str(s), "", ref_states.get(s, {}))
-            changes, out, _ = eng.apply_reports(p, [(Report(str(s), lon[s], lat[s], acc[s], 60.0 * r), hits[s])])
-            ref_states[s] = {**ref_states.get(s, {}), **{k: v for k, v in changes.items() if v is not None}}
-            for k, v in changes.items():
-                if v is None:
-                    ref_states[s].pop(k, None)
-            reference += out
-    key = lambda t: (t.at, int(t.msisdn), t.fence_id, t.detect)  # noqa: E731
-    assert sorted(bulk, key=key) == sorted(reference, key=key)
+        table, events = evaluate(index, eng.hysteresis, table, sub, lon, lat, acc, at)
+        bulk += events.transitions(names, lon, lat, at)
+        reports = [Report(names[s], lon[s], lat[s], acc[s], 60.0 * r) for s in range(subscribers)]
+        expected += reference(eng, states, reports)
+    assert bulk == expected
     assert len(bulk) > 100
-    assert {t.detect for t in bulk} == {Detect.ENTER, Detect.EXIT, Detect.DWELL}
+    assert {t.detect for t in bulk} == set(DETECTS)
+    inside = {(s, f) for s, st_ in states.items() for f, v in st_.items() if v.inside}
+    subs, fids = table.rows()
+    assert {(int(s), int(f)) for s, f, i in zip(subs, fids, table.inside, strict=True) if i} == inside
 
 
-def test_bulk_with_repeated_subscriber_in_one_batch() -> None:
+def test_bulk_with_repeated_subscriber_and_stale_reports() -> None:
     eng = engine()
-    presence = MemoryPresence.empty(1)
-    xs = [3000.0, 100.0, 100.0, 3000.0]
-    out = evaluate_bulk(
-        eng,
-        presence,
-        np.zeros(4, dtype=np.int64),
+    xs = [3000.0, 100.0, 100.0, 3000.0, 100.0]
+    at = np.array([0.0, 30.0, 90.0, 120.0, 60.0])  # the last one is older than what came before it
+    table, events = evaluate(
+        eng.index,
+        eng.hysteresis,
+        PairTable.empty(1),
+        np.zeros(5, dtype=np.int64),
         np.array([east(x) for x in xs]),
-        np.full(4, 50.0),
-        np.full(4, 10.0),
-        np.array([0.0, 30.0, 90.0, 120.0]),
+        np.full(5, 50.0),
+        np.full(5, 10.0),
+        at,
     )
-    assert [(t.fence_id, t.detect) for t in out] == [
-        (1, Detect.ENTER),
-        (2, Detect.ENTER),
-        (2, Detect.DWELL),
-        (1, Detect.EXIT),
-        (2, Detect.EXIT),
+    got = [(int(r), int(f), DETECTS[c]) for r, f, c in zip(events.report, events.fence_id, events.code, strict=True)]
+    assert got == [
+        (1, 1, Detect.ENTER),
+        (1, 2, Detect.ENTER),
+        (2, 2, Detect.DWELL),
+        (3, 1, Detect.EXIT),
+        (3, 2, Detect.EXIT),
     ]
+    assert len(table) == 0 and table.last_at[0] == 120.0

@@ -196,3 +196,32 @@ def test_helpers() -> None:
     assert values.tolist() == [5, 6, 9, 10, 11]
     g, *_ = polygon_edges(np.array([shapely.box(0, 0, 1, 1)], dtype=object))
     assert g.tolist() == [0, 0, 0, 0]
+
+
+def test_one_at_a_time_path_equals_the_batch_path() -> None:
+    fences = random_fences(12, 300)
+    index = FenceIndex(max_delta=1000)
+    index.rebuild(fences)
+    for fence in random_fences(13, 20, start_id=5000):
+        index.upsert(fence)
+    index.remove(1)
+    lon, lat = points(14, 3000)
+    rep, fid = index.query(lon, lat)
+    bounds = np.searchsorted(rep, np.arange(len(lon) + 1))
+    for i in range(len(lon)):
+        assert index.hits(float(lon[i]), float(lat[i])) == sorted(fid[bounds[i] : bounds[i + 1]].tolist())
+
+
+def test_edge_distances_agree() -> None:
+    fences = random_fences(15, 60)
+    index = FenceIndex()
+    index.rebuild(fences)
+    lon, lat = points(16, 200)
+    slots = np.repeat(np.arange(60), 200)
+    batch = index.edge_distance_m(slots, np.tile(lon, 60), np.tile(lat, 60))
+    for k, (slot, x, y) in enumerate(zip(slots[::37], np.tile(lon, 60)[::37], np.tile(lat, 60)[::37], strict=True)):
+        fence = fences[int(slot)]
+        expected = abs(signed_depth_m(fence, float(x), float(y)))
+        assert index.edge_distance_one(fence.id, float(x), float(y)) == pytest.approx(expected, rel=1e-9, abs=1e-6)
+        assert batch[k * 37] == pytest.approx(expected, rel=1e-9, abs=1e-6)
+    assert index.edge_distance_one(424242, 4.0, 50.0) == -math.inf

@@ -175,7 +175,7 @@ def test_advance_transition_fields_and_removed_fence() -> None:
         return -math.inf if fence_id == 2 else 10.0
 
     states = {2: FenceState(True, 1.0), 3: FenceState(True, 50.0)}
-    changes, out = advance(states, [1, 3], report, depth, H, lambda f: 30.0 if f == 3 else None)
+    changes, out = advance(states, [1, 3], report, depth, H, lambda f: 30.0 if f == 3 else None, lambda f: f != 2)
     assert changes == {1: FenceState(True, 100.0), 2: None, 3: FenceState(True, 50.0, dwelt=True)}
     assert out == [
         Transition("+32470000001", 1, Detect.ENTER, 100.0, 4.0, 50.0, 100.0),
