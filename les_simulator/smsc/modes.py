@@ -13,7 +13,15 @@ from typing import Any, Final, Literal
 from aiosmpplib import SmppCommandStatus
 
 ModeName = Literal[
-    "happy", "slow", "throttled", "reject_all", "dlr_delayed", "dlr_fail_ratio", "drop_connection_after_n", "unbind"
+    "happy",
+    "slow",
+    "throttled",
+    "reject_all",
+    "dlr_delayed",
+    "dlr_fail_ratio",
+    "drop_connection_after_n",
+    "unbind",
+    "dlr_seconds",
 ]
 MODE_NAMES: Final[tuple[str, ...]] = ModeName.__args__  # type: ignore[attr-defined]
 ReceiptStat = Literal["DELIVRD", "UNDELIV", "EXPIRED", "REJECTD"]
@@ -36,6 +44,7 @@ class FailureModes:
     dlr_fail_ratio: float = 0.0  # dlr_fail_ratio: this share of MTs fail, with receipt stat ``dlr_fail_stat``
     dlr_fail_stat: ReceiptStat = "UNDELIV"
     drop_after_n: int | None = None  # drop_connection_after_n: a bind's n-th submit_sm is never answered
+    dlr_seconds: bool = False  # dlr_seconds: receipt dates YYMMDDhhmmss (as Settings.smsc_dlr_seconds)
 
     def active(self) -> list[str]:
         """Names of the modes now on (``["happy"]`` when none)."""
@@ -46,6 +55,7 @@ class FailureModes:
             "dlr_delayed": self.dlr_delay_s is not None,
             "dlr_fail_ratio": self.dlr_fail_ratio > 0,
             "drop_connection_after_n": self.drop_after_n is not None,
+            "dlr_seconds": self.dlr_seconds,
         }
         return [name for name, on in flags.items() if on] or ["happy"]
 
@@ -93,6 +103,8 @@ def apply_mode(modes: FailureModes, request: ModeRequest) -> None:
         modes.dlr_fail_stat = request.stat or "UNDELIV"
     elif request.mode == "drop_connection_after_n":
         modes.drop_after_n = None if request.off else request.n or DEFAULT_DROP_AFTER_N
+    elif request.mode == "dlr_seconds":
+        modes.dlr_seconds = not request.off
 
 
 class TokenBucket:

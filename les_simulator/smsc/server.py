@@ -339,7 +339,8 @@ class SmscEmulator:
         if stat == "DELIVRD":
             self.handsets.get(part.recipient).receive(part, now)
         if wants_receipt(delivery.registered_delivery, stat):
-            receipt = receipt_pdu(part, stat, now, self.settings.smsc_dlr_seconds)
+            seconds = self.settings.smsc_dlr_seconds or self.modes.dlr_seconds
+            receipt = receipt_pdu(part, stat, now, seconds)
             self.outbound.put(Outbound(part.system_id, receipt))
 
     # --- MO ------------------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import struct
 import time
 from typing import Any
@@ -172,3 +173,14 @@ async def test_max_outstanding_is_enforced(smsc: SmscEmulator, control: Any, bou
     await set_mode(control, mode="slow", delay_s=0.2)
     statuses = await submit_burst(bound_raw, 8)
     assert statuses == [0] * 5 + [SmppCommandStatus.ESME_RMSGQFUL] * 3
+
+
+async def test_dlr_seconds_mode(control: Any, bound_raw: RawClient) -> None:
+    assert (await set_mode(control, mode="dlr_seconds"))["active"] == ["dlr_seconds"]
+    await bound_raw.send(submit_sm_pdu(b"secs", sequence=3))
+    receipt = await read_command(bound_raw, 0x05)
+    assert re.search(rb"submit date:\d{12} done date:\d{12} ", receipt)
+    await set_mode(control, mode="dlr_seconds", off=True)
+    await bound_raw.send(submit_sm_pdu(b"mins", sequence=4))
+    receipt = await read_command(bound_raw, 0x05)
+    assert re.search(rb"submit date:\d{10} done date:\d{10} ", receipt)
