@@ -199,9 +199,6 @@ class SmscEmulator:
         self.sessions.add(session)
         self.spawn(session.serve())
 
-    def session_bound(self, session: SmppSession) -> None:
-        """A bind succeeded (its pump starts pulling its account's queue)."""
-
     def session_closed(self, session: SmppSession) -> None:
         """A connection ended."""
         self.sessions.discard(session)

@@ -181,7 +181,6 @@ class SmppSession:
         )
         if status == SmppCommandStatus.ESME_ROK:
             self.system_id, self.kind = bind.system_id, kind
-            self.smsc.session_bound(self)
             if self.can_receive:
                 self._pump = asyncio.create_task(self._pump_outbound(), name=f"smsc-pump-{self.id}")
 
