@@ -21,7 +21,7 @@ ACCOUNTS = {"demo": "demo", "other": "secret"}
 ROUTES = {"3311": "demo", "4422": "other", "+3225550100": "demo"}  # a long number routes too
 
 
-class RecordingHook(AbstractHook):
+class RecordingHook(AbstractHook):  # type: ignore[misc]
     """Keeps everything an ESME receives, and its send errors."""
 
     def __init__(self) -> None:
@@ -32,7 +32,7 @@ class RecordingHook(AbstractHook):
     async def sending(self, smpp_message: SmppMessage, pdu: bytes, client_id: str) -> None:
         return None
 
-    async def received(self, smpp_message: SmppMessage | None, pdu: bytes, client_id: str) -> None:  # type: ignore[override]
+    async def received(self, smpp_message: SmppMessage | None, pdu: bytes, client_id: str) -> None:
         if smpp_message is not None:
             self.messages.append(smpp_message)
             self.changed.set()
@@ -214,7 +214,7 @@ def header(command_id: int, sequence: int, body: bytes = b"", status: int = 0) -
 
 def parse_header(pdu: bytes) -> tuple[int, int, int, int]:
     """length, command_id, status, sequence."""
-    return struct.unpack("!IIII", pdu[:16])  # type: ignore[return-value]
+    return struct.unpack("!IIII", pdu[:16])
 
 
 def bind_pdu(system_id: str = "demo", password: str = "demo", command_id: int = 0x09, sequence: int = 1) -> bytes:

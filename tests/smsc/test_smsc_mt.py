@@ -38,7 +38,7 @@ async def read_command(client: RawClient, command_id: int) -> bytes:
 
 def deliver_sm(pdu: bytes) -> DeliverSm:
     raw = RawHeader.unpack(pdu)
-    return decode_deliver_sm(pdu, raw.pdu_header(raw.command()))  # type: ignore[arg-type]
+    return decode_deliver_sm(pdu, raw.pdu_header(raw.command()))
 
 
 async def one_message(smsc: SmscEmulator, msisdn: str = HANDSET) -> InboxMessage:

@@ -137,9 +137,9 @@ def test_decoders_raise_only_malformed_pdu(command_id: int, body: bytes) -> None
     with contextlib.suppress(MalformedPdu):
         scan = scan_sm(pdu)
         concat_of(scan)
-        decode_sm(pdu, raw.pdu_header(raw.command() or 0x04), scan)  # type: ignore[arg-type]
+        decode_sm(pdu, raw.pdu_header(raw.command() or 0x04), scan)
     with contextlib.suppress(MalformedPdu):
-        parse_submit_multi(pdu, raw.pdu_header(raw.command() or 0x21))  # type: ignore[arg-type]
+        parse_submit_multi(pdu, raw.pdu_header(raw.command() or 0x21))
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
