@@ -13,3 +13,4 @@ import lbs.consent.tables  # noqa: F401
 import lbs.billing.tables  # noqa: F401
 import lbs.messaging.tables  # noqa: F401
 import lbs.pois.tables  # noqa: F401
+import geofences.tables  # noqa: F401
