@@ -158,6 +158,22 @@ async def post_mode(request: web.Request) -> web.Response:
     return web.json_response(smsc.modes.to_json())
 
 
+class RestartBody(BaseModel):
+    """``POST /sim/restart``."""
+
+    model_config = ConfigDict(extra="forbid")
+    down_s: float = Field(0.0, ge=0, le=60)
+    keep_store: bool = True
+
+
+async def post_restart(request: web.Request) -> web.Response:
+    """Restart the SMPP side (every bind drops); the control API stays up. Answers once it listens again."""
+    body: RestartBody = await _parse(request, RestartBody)
+    smsc = request.app[SMSC]
+    port = await smsc.restart(body.down_s, body.keep_store)
+    return web.json_response({"port": port, "pending_deliveries": smsc.health()["pending_deliveries"]})
+
+
 async def post_reset(request: web.Request) -> web.Response:
     """Forget inboxes, PDUs and MOs; back to ``happy``."""
     request.app[SMSC].reset()
@@ -177,6 +193,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/sim/mode", get_mode)
     app.router.add_post("/sim/mode", post_mode)
     app.router.add_post("/sim/reset", post_reset)
+    app.router.add_post("/sim/restart", post_restart)
 
 
 def create_smsc_control_app(smsc: SmscEmulator) -> web.Application:

@@ -162,10 +162,18 @@ class SmscEmulator:
             self._schedule(delivery, self.settings.smsc_dlr_delay_s)
         return self.port
 
-    async def restart(self) -> int:
-        """Stop and start again on the same port, keeping the store: like a real SMSC, accepted MTs still
-        reach their handsets, their receipts and queued MOs still go out once ESMEs rebind."""
+    async def restart(self, down_s: float = 0.0, keep_store: bool = True) -> int:
+        """Stop, stay down ``down_s`` seconds, start again on the same port.
+
+        With ``keep_store`` (like a real SMSC) accepted MTs still reach their handsets and their receipts and
+        queued MOs still go out once ESMEs rebind; without it the SMSC comes back empty, as after a crash
+        that lost its disk.
+        """
         await self.stop()
+        if not keep_store:
+            self._stored.clear()
+            self.outbound = OutboundQueues(self.settings.smsc_retry_s)
+        await asyncio.sleep(down_s)
         return await self.start(port=self.port)
 
     async def stop(self) -> None:

@@ -215,3 +215,16 @@ async def test_restart_keeps_the_store(smsc: SmscEmulator, esme: EsmeFactory) ->
     await smsc.handsets.wait_inbox(HANDSET)
     await hook.wait(lambda: len(hook.receipts()) == 1, within_s=8.0)
     assert hook.receipts()[0].parse_receipt()["id"] == hook.of(SubmitSmResp)[0].message_id
+
+
+async def test_restart_over_http_without_store(smsc: SmscEmulator, esme: EsmeFactory, control: Any) -> None:
+    """A crash that loses the store: the pending delivery never happens, the ESME rebinds all the same."""
+    smsc.modes.dlr_delay_s = 0.3
+    client, hook = await esme()
+    await client.broker.enqueue(mt("lost in the crash"))
+    await hook.wait(lambda: bool(hook.of(SubmitSmResp)))
+    reply = await control.post("/sim/restart", json={"down_s": 0.2, "keep_store": False})
+    assert (await reply.json()) == {"port": smsc.port, "pending_deliveries": 0}
+    await eventually(lambda: bool(smsc.binds("demo")), within_s=8.0)
+    await asyncio.sleep(0.4)
+    assert not smsc.handsets.inbox(HANDSET) and not hook.receipts()
