@@ -10,14 +10,16 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import provider_id_of, require
-from api.keys import PG_POOL_KEY, SETTINGS_KEY
+from api.keys import MLP_CLIENT_KEY, PG_POOL_KEY, SETTINGS_KEY
 from api.openapi import OPENAPI_FRAGMENTS_KEY, error, json_ok, operation
 from api.validation import validate
 from lbs.errors import PayloadTooLarge, UnsupportedMediaType
+from lbs.messaging.router import KeywordRouter
 from lbs.pois import store
 from lbs.pois.loader import import_rows
 from lbs.pois.parse import Counter, PoiRow, RowError, parse_csv, parse_geojson
 from lbs.pois.search import PoiSearch, check_query
+from lbs.pois.sms import ActiveQueryDeps, register_keywords
 
 POI_SEARCH_KEY: Final = web.AppKey("poi_search", PoiSearch)
 NEAREST_PATH: Final = "/v1/pois/nearest"
@@ -106,6 +108,20 @@ def setup_poi_routes(app: web.Application) -> None:
     fragments = app.get(OPENAPI_FRAGMENTS_KEY)
     if fragments is not None and OPENAPI_PATHS not in fragments:
         fragments.append(OPENAPI_PATHS)
+
+
+def setup_poi_keywords(app: web.Application, router: KeywordRouter) -> None:
+    """Register the POI keywords on ``router`` when the app starts (after the pool and the MLP client exist).
+
+    Call after :func:`setup_poi_routes` and after the pool/HTTP-session ``cleanup_ctx`` entries are added.
+    """
+
+    async def keywords(app: web.Application) -> AsyncIterator[None]:
+        deps = ActiveQueryDeps(app[PG_POOL_KEY], app[MLP_CLIENT_KEY], app[SETTINGS_KEY], app[POI_SEARCH_KEY])
+        register_keywords(router, deps)
+        yield
+
+    app.cleanup_ctx.append(keywords)
 
 
 def _param(name: str, schema: dict[str, Any], description: str, required: bool = False) -> dict[str, Any]:

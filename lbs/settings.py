@@ -200,6 +200,9 @@ class Settings(BaseSettings):
     pois_import_batch: int = Field(10_000, description="Rows per COPY batch of a POI import.")
     pois_demo_count: int = Field(4_000, description="Demo POIs generated in Brussels for CITYGUIDE by `make setup`.")
     pois_demo_seed: int = Field(7, description="Seed of the deterministic demo POI generator.")
+    pois_hor_acc_m: int = Field(
+        50, description="Accuracy (m) active queries ask the LES for (50: satellite-assisted); 0 = network default."
+    )
 
     # --- geofences (issue 8) ---
     geofence_max_vertices: int = Field(1_000, description="Most vertices a promotion's fence may have.")

@@ -1,0 +1,188 @@
+"""The POI keywords against real PostgreSQL and the real consent registry, with a scripted locator and a
+recording billing sink: consent first, language per keyword, coarse areas, failures bill nothing."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import pytest
+
+from lbs.billing import LocationKind
+from lbs.consent import registry
+from lbs.consent.decision import Precision, Purpose
+from lbs.consent.service import ConsentService
+from lbs.db import create_pool
+from lbs.demo_data import load
+from lbs.messaging.router import KeywordRouter, Mo
+from lbs.mlp.codes import ResultCode
+from lbs.mlp.errors import AbsentSubscriber
+from lbs.mlp.models import Position, Qos
+from lbs.pois.billing import CdrBilling, Usage
+from lbs.pois.demo import generate, load_demo_pois
+from lbs.pois.search import PoiSearch
+from lbs.pois.sms import ActiveQueryDeps, register_keywords
+from lbs.settings import Settings
+from tests.pois.conftest import metres
+
+FR, NL, EN = "+32470000000", "+32470000001", "+32470000002"  # demo languages: fr, nl, en by index % 3
+HOME = (50.8466, 4.3528)
+OFFICER = registry.Source("officer", "test", {"reason": "test"})
+
+
+@dataclass
+class FakeLocator:
+    at: tuple[float, float] = HOME
+    fail: bool = False
+    precision: str = "exact"
+    calls: list[tuple[str, Qos | None]] = field(default_factory=list)
+
+    async def locate(self, msisdn: str, *, requestor: str | None = None, qos: Qos | None = None) -> Position:
+        self.calls.append((msisdn, qos))
+        if self.fail:
+            raise AbsentSubscriber("handset off", result_code=ResultCode.ABSENT_SUBSCRIBER)
+        return Position(self.at[0], self.at[1], 20.0, datetime.now(UTC), "A-GNSS", self.precision)  # type: ignore[arg-type]
+
+
+@dataclass
+class Recorder:
+    locations: list[tuple[Usage, LocationKind]] = field(default_factory=list)
+    replies: list[tuple[Usage, int]] = field(default_factory=list)
+
+    async def location(self, usage: Usage, kind: LocationKind) -> None:
+        self.locations.append((usage, kind))
+
+    async def reply(self, usage: Usage, segments: int) -> None:
+        self.replies.append((usage, segments))
+
+
+@dataclass
+class World:
+    router: KeywordRouter
+    locator: FakeLocator
+    billing: Recorder
+    consent: ConsentService
+    settings: Settings
+
+    async def send(self, msisdn: str, text: str) -> str:
+        mo = Mo(msisdn, self.settings.short_code, text, datetime.now(UTC), f"mo-{len(self.locator.calls)}-{text}")
+        _, reply = await self.router.dispatch(mo)
+        assert reply is not None
+        return reply
+
+
+@pytest.fixture
+async def world(settings: Settings, db: asyncpg.Connection[Any]) -> AsyncIterator[World]:
+    await load(db, settings)
+    await load_demo_pois(db, settings)
+    pool = await create_pool(settings)
+    consent = ConsentService(pool, settings)
+    for msisdn in (FR, NL, EN):
+        await consent.grant(msisdn, "CITYGUIDE", Purpose.ACTIVE_LOOKUP, Precision.EXACT, OFFICER)
+    router, locator, billing = KeywordRouter(), FakeLocator(), Recorder()
+    register_keywords(router, ActiveQueryDeps(pool, locator, settings, PoiSearch(settings), consent, billing))
+    try:
+        yield World(router, locator, billing, consent, settings)
+    finally:
+        await pool.close()
+
+
+def expected(settings: Settings, category: str, lat: float, lon: float, k: int = 3) -> list[tuple[str, float]]:
+    rows = generate(settings.pois_demo_count, settings.pois_demo_seed, settings.les_bbox)
+    found = sorted((metres(lat, lon, r.lat, r.lon), r.name) for r in rows if r.category == category)
+    return [(name, d) for d, name in found[:k]]
+
+
+def listed(reply: str) -> list[tuple[str, str]]:
+    """(name as shown, possibly shortened; distance) per listed place."""
+    items = re.finditer(r"^\d\) (.+?) (\d+(?:\.\d)? k?m)(?: [A-Z]{1,2})?$", reply, re.M)
+    return [(m[1].split(", ")[0], m[2]) for m in items]
+
+
+def as_metres(text: str) -> float:
+    value, unit = text.split()
+    return float(value) * (1000 if unit == "km" else 1)
+
+
+@pytest.mark.parametrize(
+    ("msisdn", "word", "header"),
+    [(EN, "PHARMACY", "Nearest pharmacies:"), (FR, "pharmacie", "Pharmacies les plus proches:"),
+     (NL, "Apotheek", "Dichtstbijzijnde apotheken:"), (FR, "HOTEL", "Hotels les plus proches:"),
+     (NL, "hotel", "Dichtstbijzijnde hotels:"), (EN, "NEAREST ATM", "Nearest cash machines:"),
+     (FR, "PROCHE PETROL", "Stations-service les plus proches:")],
+)  # fmt: skip
+async def test_nearest_places_match_brute_force(world: World, msisdn: str, word: str, header: str) -> None:
+    reply = await world.send(msisdn, word)
+    assert reply.startswith(header + "\n"), reply
+    category = {"PHARMACY": "PHARMACY", "PHARMACIE": "PHARMACY", "APOTHEEK": "PHARMACY", "HOTEL": "HOTEL",
+                "NEAREST ATM": "ATM", "PROCHE PETROL": "PETROL"}[word.upper()]  # fmt: skip
+    truth = expected(world.settings, category, *HOME)
+    got = listed(reply)
+    assert len(got) == len(truth) == 3, reply
+    for (shown, dist), (name, true_m) in zip(got, truth, strict=True):
+        assert name.startswith(shown), reply
+        assert abs(as_metres(dist) - true_m) <= 50, reply  # walking rounding: 50 m steps under 1 km
+    assert world.locator.calls[-1] == (msisdn, Qos(hor_acc_m=50))
+    (usage, kind), (reply_usage, segments) = world.billing.locations[-1], world.billing.replies[-1]
+    assert kind is LocationKind.ACTIVE and usage == reply_usage and segments == 1
+
+
+async def test_no_consent_asks_and_locates_nothing(world: World) -> None:
+    other = "+32470000004"
+    reply = await world.send(other, "PHARMACY")
+    assert reply == "CITYGUIDE asks to use your location for nearby search. Reply YES CITYGUIDE to allow. Free." \
+                    " No reply = no."  # fmt: skip
+    assert world.locator.calls == [] and world.billing.locations == [] and world.billing.replies == []
+    pending = await world.consent.pending(other, "CITYGUIDE")
+    assert [(p.application, p.purpose) for p in pending] == [("CITYGUIDE", Purpose.ACTIVE_LOOKUP)]
+
+
+async def test_paused_subscriber_is_not_located(world: World) -> None:
+    await world.consent.pause_all(EN, timedelta(hours=2), OFFICER)
+    assert (await world.send(EN, "ATM")).startswith("Your location is paused")
+    assert world.locator.calls == []
+
+
+async def test_les_failure_apologises_and_bills_nothing(world: World) -> None:
+    world.locator.fail = True
+    assert await world.send(NL, "APOTHEEK") == "Sorry, we kunnen u nu niet lokaliseren. Probeer later opnieuw." \
+                                              " Er werd niets aangerekend."  # fmt: skip
+    assert world.billing.locations == [] and world.billing.replies == []
+
+
+async def test_coarse_position_searches_from_the_cell_centre(world: World) -> None:
+    world.locator.precision = "coarse"
+    reply = await world.send(FR, "PHARMACIE")
+    assert reply.startswith("Pharmacies pres de Bruxelles:"), reply
+
+
+async def test_nothing_within_the_radius_names_the_nearest(world: World) -> None:
+    world.locator.at = (50.6326, 5.5797)  # Liège, far from every demo POI
+    reply = await world.send(EN, "PETROL")
+    assert reply.startswith("No petrol stations within 5.0 km. The nearest: "), reply
+    assert re.search(r", \d+ km (N|NE|E|SE|S|SW|W|NW)\.$", reply)
+    assert len(world.billing.locations) == 1
+
+
+async def test_cdr_billing_writes_location_and_mt(settings: Settings, db: asyncpg.Connection[Any]) -> None:
+    await load(db, settings)
+    app = await db.fetchrow("SELECT id, provider_id FROM applications WHERE name = 'CITYGUIDE'")
+    assert app is not None
+    pool = await create_pool(settings)
+    try:
+        usage = Usage("sms:mo-1", app["provider_id"], app["id"], datetime.now(UTC), "3311")
+        billing = CdrBilling(pool)
+        await billing.location(usage, LocationKind.ACTIVE)
+        await billing.reply(usage, 2)
+        await billing.location(usage, LocationKind.ACTIVE)  # a replay bills nothing twice
+    finally:
+        await pool.close()
+    rows = await db.fetch("SELECT event_type FROM billing_cdrs ORDER BY id")
+    assert [r["event_type"] for r in rows][:1] == ["location_active"]
+    # MT segments are CDRs (submission charging) or pending their receipt (delivery charging, the default plan).
+    pending = await db.fetchval("SELECT count(*) FROM billing_pending_mt WHERE message_key = 'reply:sms:mo-1'")
+    assert len(rows) - 1 + pending == 2
