@@ -29,6 +29,7 @@ from aiosmpplib import (
     UnbindResp,
 )
 
+from les_simulator.smsc.datasm import as_submit_sm, data_sm_resp
 from les_simulator.smsc.modes import TokenBucket
 from les_simulator.smsc.outbound import Outbound
 from les_simulator.smsc.wire import MAX_PDU_LENGTH, PDU_HEADER_LENGTH, MalformedPdu, RawHeader
@@ -95,6 +96,7 @@ class SmppSession:
             SmppCommand.ENQUIRE_LINK: self._on_enquire_link,
             SmppCommand.SUBMIT_SM: self._on_submit_sm,
             SmppCommand.SUBMIT_MULTI: self._on_submit_multi,
+            SmppCommand.DATA_SM: self._on_data_sm,
         }
 
     # --- state -----------------------------------------------------------------------------------------------
@@ -223,6 +225,16 @@ class SmppSession:
             return
         self.submits += 1
         await self.respond(self.smsc.submit_multi(self, header, pdu, record))
+
+    async def _on_data_sm(self, header: PduHeader, pdu: bytes, record: PduRecord) -> None:
+        if not self.can_transmit or self._window_full():
+            busy = self.can_transmit
+            status = SmppCommandStatus.ESME_RMSGQFUL if busy else SmppCommandStatus.ESME_RINVBNDSTS
+            await self.respond(data_sm_resp(header.sequence_num, status, ""), now=busy)
+            return
+        self.submits += 1
+        status, message_id = self.smsc.submit_sm(self, *as_submit_sm(pdu, header), record)
+        await self.respond(data_sm_resp(header.sequence_num, status, message_id))
 
     def _window_full(self) -> bool:
         """More requests unanswered than the SMSC takes per bind (``smsc_max_outstanding``, 0: no limit)."""

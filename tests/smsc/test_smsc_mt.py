@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 
 import pytest
 from aiosmpplib import NPI, TON, BindMode, DeliverSm, PhoneNumber, SmppCommandStatus, SubmitSmResp
+from smpp.pdu import operations as op
+from smpp.pdu import pdu_types as pt
 from smpp.pdu.pdu_encoding import PDUEncoder
 
 from lbs.settings import Settings
@@ -230,3 +232,25 @@ async def test_receipt_goes_to_a_receiver_bind_when_the_sender_is_a_transmitter(
     _, receiver_hook = await esme(bind_mode=BindMode.RECEIVER)
     await receiver_hook.wait(lambda: len(receiver_hook.receipts()) == 1)
     assert not sender_hook.receipts()
+
+
+async def test_data_sm(smsc: SmscEmulator, bound_raw: RawClient) -> None:
+    """data_sm, built by the independent encoder, is delivered like a submit_sm and answered with data_sm_resp."""
+    request = op.DataSM(
+        seqNum=7,
+        source_addr="3311",
+        destination_addr="32470000001",
+        dest_addr_ton=pt.AddrTon.INTERNATIONAL,
+        dest_addr_npi=pt.AddrNpi.ISDN,
+        message_payload="Données par data_sm".encode("utf-16-be"),
+        data_coding=pt.DataCoding(schemeData=pt.DataCodingDefault.UCS2),
+        registered_delivery=pt.RegisteredDelivery(pt.RegisteredDeliveryReceipt.SMSC_DELIVERY_RECEIPT_REQUESTED),
+    )
+    await bound_raw.send(PDUEncoder().encode(request))
+    response = PDUEncoder().decode(io.BytesIO(await read_command(bound_raw, 0x80000103)))
+    assert response.seqNum == 7 and response.status.name == "ESME_ROK"
+    message = await one_message(smsc)
+    assert message.text == "Données par data_sm" and message.payload
+    assert message.message_ids == (response.params["message_id"].decode(),)
+    receipt = deliver_sm(await read_command(bound_raw, 0x05))
+    assert receipt.parse_receipt()["id"] == message.message_ids[0]
