@@ -140,6 +140,17 @@ async def delete_pdus(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+async def get_stats(request: web.Request) -> web.Response:
+    """submit_sm counts and received rate per account and per sender, as the SMSC measured them."""
+    return web.json_response(request.app[SMSC].stats.to_json())
+
+
+async def delete_stats(request: web.Request) -> web.Response:
+    """Start counting afresh."""
+    request.app[SMSC].stats.clear()
+    return web.Response(status=204)
+
+
 async def get_mode(request: web.Request) -> web.Response:
     """The failure modes now on."""
     return web.json_response(request.app[SMSC].modes.to_json())
@@ -190,6 +201,8 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/sim/health", get_health)
     app.router.add_get("/sim/pdus", get_pdus)
     app.router.add_delete("/sim/pdus", delete_pdus)
+    app.router.add_get("/sim/stats", get_stats)
+    app.router.add_delete("/sim/stats", delete_stats)
     app.router.add_get("/sim/mode", get_mode)
     app.router.add_post("/sim/mode", post_mode)
     app.router.add_post("/sim/reset", post_reset)

@@ -30,6 +30,7 @@ from les_simulator.smsc.multi import LIST_PREFIX, parse_submit_multi, submit_mul
 from les_simulator.smsc.outbound import Outbound, OutboundQueues
 from les_simulator.smsc.receipts import receipt_pdu, wants_receipt
 from les_simulator.smsc.session import SmppSession
+from les_simulator.smsc.stats import SubmitStats
 from les_simulator.smsc.wire import RawHeader, concat_of, decode_sm, parse_data_coding, scan_sm
 
 OK = SmppCommandStatus.ESME_ROK
@@ -134,6 +135,7 @@ class SmscEmulator:
         self.settings = settings or Settings()
         self.handsets = HandsetRegistry(self.settings.smsc_inbox_size)
         self.modes = FailureModes()
+        self.stats = SubmitStats()
         self.pdus: deque[PduRecord] = deque(maxlen=self.settings.smsc_pdu_log_size)
         self.sessions: set[SmppSession] = set()
         self.mos: dict[str, MoRecord] = {}
@@ -250,13 +252,10 @@ class SmscEmulator:
             payload=not scan.short_message,
             concat=None if concat is None else [concat.ref, concat.total, concat.seq, concat.ref_bits],
         )
-        status = self._admit(session, message)
+        status, recipient = self._admit(session, message)
+        self.stats.add(session.system_id or "", message.source.number, status)
         if status != OK:
             return status, ""
-        try:
-            recipient = msisdn_of(message.destination.number)
-        except InvalidArgument:
-            return SmppCommandStatus.ESME_RINVDSTADR, ""
         part = MtPart(
             message_id=self._next_message_id(),
             system_id=session.system_id or "",
@@ -289,17 +288,20 @@ class SmscEmulator:
         record.fields.update(destinations=destinations, failed=[name for name, _ in failed])
         return submit_multi_resp(header.sequence_num, status, message_id, failed)
 
-    def _admit(self, session: SmppSession, message: SubmitSm) -> SmppCommandStatus:
-        """Failure modes, per-account and per-bind rates, and the sender check, in that order."""
+    def _admit(self, session: SmppSession, message: SubmitSm) -> tuple[SmppCommandStatus, str]:
+        """Failure modes, per-account and per-bind rates, the sender, the recipient (E.164), in that order."""
         if self.modes.reject_status is not None:
-            return self.modes.reject_status
+            return self.modes.reject_status, ""
         if not self._within_rates(session):
-            return SmppCommandStatus.ESME_RTHROTTLED
+            return SmppCommandStatus.ESME_RTHROTTLED, ""
         source = message.source
         owner = self.settings.smsc_routes.get(source.number)
         if source.ton != TON.ALPHANUMERIC and is_short_code(source.number) and owner not in (None, session.system_id):
-            return SmppCommandStatus.ESME_RINVSRCADR
-        return OK
+            return SmppCommandStatus.ESME_RINVSRCADR, ""
+        try:
+            return OK, msisdn_of(message.destination.number)
+        except InvalidArgument:
+            return SmppCommandStatus.ESME_RINVDSTADR, ""
 
     def _within_rates(self, session: SmppSession) -> bool:
         system_id = session.system_id or ""
@@ -390,3 +392,4 @@ class SmscEmulator:
         self.pdus.clear()
         self.mos.clear()
         self.modes.reset()
+        self.stats.clear()

@@ -184,3 +184,15 @@ async def test_dlr_seconds_mode(control: Any, bound_raw: RawClient) -> None:
     await bound_raw.send(submit_sm_pdu(b"mins", sequence=4))
     receipt = await read_command(bound_raw, 0x05)
     assert re.search(rb"submit date:\d{10} done date:\d{10} ", receipt)
+
+
+async def test_stats_measure_the_rate(control: Any, bound_raw: RawClient) -> None:
+    await set_mode(control, mode="throttled", rate=1)
+    await submit_burst(bound_raw, 3)
+    stats = await (await control.get("/sim/stats")).json()
+    demo, sender = stats["accounts"]["demo"], stats["sources"]["3311"]
+    assert demo == sender
+    assert demo["received"] == 3 and demo["accepted"] == 1 and demo["refused"] == {"ESME_RTHROTTLED": 2}
+    assert demo["received_per_s"] > 1  # a burst: far faster than the throttle
+    assert (await control.delete("/sim/stats")).status == 204
+    assert await (await control.get("/sim/stats")).json() == {"accounts": {}, "sources": {}}
