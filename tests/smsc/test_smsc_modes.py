@@ -61,14 +61,14 @@ async def test_throttled_per_bind(control: Any, bound_raw: RawClient) -> None:
 
 
 async def test_account_rate_from_settings(smsc_settings: Settings, raw: Any) -> None:
-    smsc = SmscEmulator(smsc_settings.model_copy(update={"smsc_account_tps": {"demo": 3.0}}))
+    smsc = SmscEmulator(smsc_settings.model_copy(update={"smsc_account_tps": {"demo": 1.0}}))
     await smsc.start(port=0)
     try:
         client = RawClient(*await asyncio.open_connection("127.0.0.1", smsc.port))
         await client.send(bind_pdu())
         await client.read_pdu()
-        statuses = await submit_burst(client, 10)
-        assert statuses[:3] == [0, 0, 0] and statuses.count(SmppCommandStatus.ESME_RTHROTTLED) >= 6
+        statuses = await submit_burst(client, 5)
+        assert statuses[0] == 0 and statuses.count(SmppCommandStatus.ESME_RTHROTTLED) >= 3
         client.close()
     finally:
         await smsc.stop()
@@ -159,7 +159,7 @@ async def test_handset_states(smsc: SmscEmulator, control: Any, esme: EsmeFactor
 
 async def test_peak_outstanding_shows_the_esme_window(smsc: SmscEmulator, control: Any, esme: EsmeFactory) -> None:
     """Stock aiosmpplib has no window: with slow responses, all 30 submits are outstanding at once."""
-    await set_mode(control, mode="slow", delay_s=0.2)
+    await set_mode(control, mode="slow", delay_s=0.5)
     client, hook = await esme()
     for n in range(30):
         await client.broker.enqueue(mt(f"w{n}", registered_delivery=0))
