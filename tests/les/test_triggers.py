@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import aiohttp
 import pytest
 
 from lbs.mlp import AreaTrigger, Circle, LesProtocolError, PolygonArea, ReportRequest, ResultCode
+from lbs.mlp.showcase import show_triggered_reports
 from lbs.settings import Settings
 from les_simulator.les.keys import TRIGGERS_KEY
 from tests.les.conftest import DENIED, GRANTED, START, Les, Platform, eventually, make_settings
@@ -142,3 +144,16 @@ async def test_receiver_refuses_garbage_with_a_gem(les: Les, platform: Platform)
         assert r.status == 400
         assert 'resid="105"' in await r.text()
     assert platform.receiver.rejected == 1
+
+
+async def test_showcase_step_prints_reports_in_words(les: Les, http: aiohttp.ClientSession) -> None:
+    lines: list[str] = []
+    settings = les.settings.model_copy(update={"les_url": les.url})
+    task = asyncio.create_task(show_triggered_reports(settings, http, DENIED, out=lines.append, count=2))
+    await eventually(lambda: bool(lines))  # accepted: now let the emulator's (virtual) seconds pass
+    for _ in range(3):
+        await les.clock.advance(1)
+        await asyncio.sleep(0.05)
+    assert await task
+    assert [line.split(":")[0] for line in lines[1:]] == ["  report", "  report"]
+    assert "within" in lines[1]
