@@ -19,7 +19,7 @@ import shapely
 from pyproj import Geod
 from shapely.geometry import MultiPolygon, Polygon, mapping
 
-from geofences.geo import metres_to_dlat, metres_to_dlon
+from geofences.geo import M_PER_DEG, metres_to_dlat, metres_to_dlon
 from lbs.errors import InvalidArgument
 
 MAX_ABS_LAT = 85.0  # beyond this the equirectangular plane is too distorted for metre tests
@@ -196,6 +196,17 @@ def _lists(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_lists(v) for v in value]
     return value
+
+
+def distance_to_centre_m(shape: Shape, lon: float, lat: float) -> float:
+    """Metres from (lon, lat) to the fence's centre (a circle's centre, a polygon's centroid): the SMS's {distance}."""
+    if isinstance(shape, Circle):
+        clon, clat = shape.lon, shape.lat
+    else:
+        c = shape.centroid
+        clon, clat = c.x, c.y
+    dx = (lon - clon) * math.cos(math.radians(clat)) * M_PER_DEG
+    return math.hypot(dx, (lat - clat) * M_PER_DEG)
 
 
 def bounds_of(shape: Shape) -> tuple[float, float, float, float]:

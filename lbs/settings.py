@@ -219,3 +219,6 @@ class Settings(BaseSettings):
     geofence_confirm_reports: int = Field(
         2, description="Consecutive reports past an edge (within the margin) that also change presence."
     )
+    geofence_sms_price_minor: int = Field(
+        5, description="What one promotion SMS costs against its money budget (minor units)."
+    )

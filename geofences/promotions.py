@@ -1,0 +1,245 @@
+"""Promotions at the edges: rows <-> rules, fences for the engine, and a transition turned into an MT (or not).
+
+:func:`handle_transition` runs in one transaction: it inserts the trigger row under its idempotency key first (a
+replayed transition inserts nothing and stops there), gathers the facts (consent, STOP list, caps, budget,
+marketing window), asks :func:`geofences.rules.decide`, enqueues the MT in the messaging outbox when it fires, and
+counts the outcome for the provider's report. Delivery counters come from :func:`on_submitted` / :func:`on_receipt`,
+which the messaging core calls with the MT's row.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+
+from geofences.model import Fence, FenceLimits, distance_to_centre_m, parse_shape
+from geofences.rules import Facts, Outcome, Promotion, decide, local_day_start, render
+from geofences.transitions import Transition
+from lbs.consent import registry
+from lbs.consent.audit import pseudonym
+from lbs.consent.decision import Purpose
+from lbs.db import Conn, Executor
+from lbs.messaging import outbox
+from lbs.messaging import rules as marketing
+from lbs.settings import Settings
+
+COLUMNS = (
+    "p.id, p.provider_id, a.name AS application, p.application_id, p.name, p.brand, p.shop, p.fence, p.trigger,"
+    " p.dwell_s, p.template, p.coupon, p.source, p.valid_from, p.valid_until, p.days, p.hours_from, p.hours_until,"
+    " p.timezone, p.cap_count, p.cap_period, p.budget_messages, p.budget_minor, p.status, p.created_at, p.updated_at"
+)
+FROM = "FROM promotions p JOIN applications a ON a.id = p.application_id"
+
+
+def promotion_of(row: Mapping[str, Any]) -> Promotion:
+    """The rules' view of a ``promotions`` row (selected with :data:`COLUMNS`)."""
+    return Promotion(
+        id=row["id"],
+        application=row["application"],
+        brand=row["brand"],
+        trigger=row["trigger"],
+        status=row["status"],
+        valid_from=row["valid_from"],
+        valid_until=row["valid_until"],
+        days=row["days"],
+        hours_from=row["hours_from"],
+        hours_until=row["hours_until"],
+        timezone=row["timezone"],
+        cap_count=row["cap_count"],
+        cap_period=row["cap_period"],
+        budget_messages=row["budget_messages"],
+        budget_minor=row["budget_minor"],
+    )
+
+
+def fence_of(row: Mapping[str, Any]) -> Fence:
+    """The engine's fence of a promotion (id = promotion id; dwell for dwell promotions)."""
+    fence = row["fence"] if isinstance(row["fence"], dict) else _json(row["fence"])
+    shape = parse_shape(fence, FenceLimits(max_vertices=10**9, max_area_km2=1e12, min_radius_m=0, max_radius_m=1e9))
+    return Fence(int(row["id"]), shape, float(row["dwell_s"]) if row["trigger"] == "dwell" else None)
+
+
+def _json(raw: str) -> Any:
+    return json.loads(raw)
+
+
+@dataclass
+class FenceSync:
+    """Changes of promotions since the last look: fences to upsert (active) and ids to drop (paused, deleted)."""
+
+    upsert: list[Fence]
+    remove: list[int]
+    seen_until: datetime | None
+
+
+async def changed_fences(conn: Executor, since: datetime | None) -> FenceSync:
+    """Promotions changed after ``since`` (all when None); workers apply this so edits need no restart."""
+    rows = await conn.fetch(
+        f"SELECT {COLUMNS} {FROM} WHERE $1::timestamptz IS NULL OR p.updated_at > $1 ORDER BY p.updated_at", since
+    )
+    sync = FenceSync([], [], since)
+    for row in rows:
+        if row["status"] == "active":
+            sync.upsert.append(fence_of(row))
+        else:
+            sync.remove.append(int(row["id"]))
+        sync.seen_until = row["updated_at"]
+    return sync
+
+
+async def add_counters(conn: Executor, counts: Mapping[tuple[int, str], int]) -> None:
+    """Add to report counters: {(promotion id, counter): n}."""
+    if not counts:
+        return
+    await conn.executemany(
+        "INSERT INTO promotion_counters (promotion_id, counter, value) VALUES ($1, $2, $3)"
+        " ON CONFLICT (promotion_id, counter) DO UPDATE SET value = promotion_counters.value + EXCLUDED.value",
+        [(pid, name, n) for (pid, name), n in counts.items()],
+    )
+
+
+async def counters(conn: Executor, promotion_id: int) -> dict[str, int]:
+    """Every counter of a promotion."""
+    rows = await conn.fetch("SELECT counter, value FROM promotion_counters WHERE promotion_id = $1", promotion_id)
+    return {r["counter"]: int(r["value"]) for r in rows}
+
+
+def idempotency_key(promotion_id: int, subject: str, transition: Transition) -> str:
+    """One key per subscriber x fence x transition (x the report that caused it)."""
+    return f"gf:{promotion_id}:{subject}:{transition.detect.value}:{transition.at!r}"
+
+
+async def _facts(conn: Conn, settings: Settings, promo: Promotion, msisdn: str, subject: str, now: datetime) -> Facts:
+    geofencing = await registry.check(conn, msisdn, promo.application, Purpose.GEOFENCING, now)
+    marketing_ok = await registry.check(conn, msisdn, promo.application, Purpose.MARKETING, now)
+    since = local_day_start(promo, now) if promo.cap_period == "day" else datetime.min.replace(tzinfo=UTC)
+    mine = await conn.fetchval(
+        "SELECT count(*) FROM promotion_triggers WHERE promotion_id = $1 AND subject = $2 AND outcome = 'fired'"
+        " AND occurred_at >= $3",
+        promo.id,
+        subject,
+        since,
+    )
+    totals = await conn.fetchrow(
+        "SELECT count(*) AS n, coalesce(sum(cost_minor), 0) AS spent FROM promotion_triggers"
+        " WHERE promotion_id = $1 AND outcome = 'fired'",
+        promo.id,
+    )
+    assert totals is not None
+    country = marketing.country_of(msisdn)
+    return Facts(
+        now=now,
+        geofencing_allowed=geofencing.allowed,
+        marketing_allowed=marketing_ok.allowed,
+        opted_out=await outbox.opted_out(conn, subject, promo.brand),
+        subscriber_sends=int(mine),
+        promotion_sends=int(totals["n"]),
+        promotion_spent_minor=int(totals["spent"]),
+        price_minor=settings.geofence_sms_price_minor,
+        marketing_open=marketing.next_marketing_slot(now, country) == now,
+    )
+
+
+async def handle_transition(
+    conn: Conn, settings: Settings, row: Mapping[str, Any], transition: Transition, now: datetime
+) -> Outcome | None:
+    """Decide and act on one transition for one promotion; None when this transition was handled before."""
+    promo = promotion_of(row)
+    subject = pseudonym(settings.pseudonym_key, transition.msisdn)
+    key = idempotency_key(promo.id, subject, transition)
+    async with conn.transaction():
+        trigger_id = await conn.fetchval(
+            "INSERT INTO promotion_triggers (promotion_id, subject, transition, idempotency_key, outcome, occurred_at)"
+            " VALUES ($1, $2, $3, $4, 'pending', $5) ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
+            promo.id,
+            subject,
+            transition.detect.value,
+            key,
+            now,
+        )
+        if trigger_id is None:
+            return None
+        outcome = decide(
+            promo, transition.detect.value, await _facts(conn, settings, promo, transition.msisdn, subject, now)
+        )
+        mt_id = None
+        if outcome is Outcome.FIRED:
+            outcome, mt_id = await _send(conn, settings, row, transition, key, now)
+        cost = settings.geofence_sms_price_minor if outcome is Outcome.FIRED else 0
+        await conn.execute(
+            "UPDATE promotion_triggers SET outcome = $2, mt_id = $3, cost_minor = $4 WHERE id = $1",
+            trigger_id,
+            outcome.value,
+            mt_id,
+            cost,
+        )
+        label = "fired" if outcome is Outcome.FIRED else f"suppressed:{outcome.value}"
+        await add_counters(conn, {(promo.id, "transitions"): 1, (promo.id, label): 1})
+    return outcome
+
+
+async def _send(
+    conn: Conn, settings: Settings, row: Mapping[str, Any], transition: Transition, key: str, now: datetime
+) -> tuple[Outcome, int | None]:
+    fence = fence_of(row)
+    text = render(
+        row["template"],
+        name=row["name"],
+        shop=row["shop"],
+        distance_m=distance_to_centre_m(fence.shape, transition.lon, transition.lat),
+        coupon=row["coupon"],
+    )
+    language = await conn.fetchval("SELECT language FROM subscribers WHERE msisdn = $1", transition.msisdn)
+    request = outbox.MtRequest(
+        msisdn=transition.msisdn,
+        body=text,
+        source=row["source"],
+        message_class="marketing",
+        brand=row["brand"],
+        language=language or "en",
+        application_id=row["application_id"],
+        idempotency_key=key,
+    )
+    result = await outbox.enqueue(
+        conn, request, now=now, pseudonym_key=settings.pseudonym_key, short_code=settings.short_code
+    )
+    if result.id is None:
+        reason = result.status.removeprefix("suppressed:")
+        return (Outcome(reason) if reason in Outcome.__members__.values() else Outcome.DAILY_BRAND_CAP), None
+    return Outcome.FIRED, result.id
+
+
+async def _count_for_mt(conn: Conn, mt_id: int, counter: str) -> None:
+    promotion_id = await conn.fetchval("SELECT promotion_id FROM promotion_triggers WHERE mt_id = $1", mt_id)
+    if promotion_id is not None:
+        await add_counters(conn, {(int(promotion_id), counter): 1})
+
+
+async def on_submitted(conn: Conn, mt_row: asyncpg.Record) -> None:
+    """Messaging core hook (SubmitListener): a promotion's MT was accepted by the SMSC -> ``sent``."""
+    await _count_for_mt(conn, int(mt_row["id"]), "sent")
+
+
+async def on_receipt(conn: Conn, mt_id: int, stat: str) -> None:
+    """Messaging core hook (ReceiptListener): ``delivered`` (or ``undelivered``) for a promotion's MT."""
+    await _count_for_mt(conn, mt_id, "delivered" if stat.upper() == "DELIVRD" else "undelivered")
+
+
+async def on_stop(conn: Conn, subject: str, brand: str | None) -> None:
+    """STOP [brand] from a subscriber who got a promotion of that brand (or any, for a bare STOP) -> ``stops``."""
+    rows = await conn.fetch(
+        "SELECT DISTINCT t.promotion_id FROM promotion_triggers t JOIN promotions p ON p.id = t.promotion_id"
+        " WHERE t.subject = $1 AND t.outcome = 'fired' AND ($2::text IS NULL OR upper(p.brand) = upper($2))",
+        subject,
+        brand,
+    )
+    await add_counters(conn, {(int(r["promotion_id"]), "stops"): 1 for r in rows})
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
