@@ -11,7 +11,7 @@ import struct
 
 from aiosmpplib import PduHeader, SmppCommand, SmppCommandStatus
 
-from les_simulator.smsc.wire import PDU_HEADER_LENGTH, _Reader
+from les_simulator.smsc.wire import PDU_HEADER_LENGTH, BodyReader
 
 # protocol_id, priority_flag, schedule_delivery_time "", validity_period "" (between esm_class and the rest)
 _SUBMIT_ONLY_AFTER_ESM = bytes([0, 0, 0, 0])
@@ -19,7 +19,7 @@ _SUBMIT_ONLY_AFTER_ESM = bytes([0, 0, 0, 0])
 
 def as_submit_sm(pdu: bytes, header: PduHeader) -> tuple[PduHeader, bytes]:
     """The submit_sm that says what this data_sm says."""
-    reader = _Reader(pdu)
+    reader = BodyReader(pdu)
     reader.cstring(6)  # service_type
     reader.take(2)
     reader.cstring(65)  # source_addr

@@ -14,7 +14,7 @@ from typing import Final
 
 from aiosmpplib import PduHeader, SmppCommand, SmppCommandStatus
 
-from les_simulator.smsc.wire import PDU_HEADER_LENGTH, MalformedPdu, _Reader, _scan_sm_tail
+from les_simulator.smsc.wire import PDU_HEADER_LENGTH, BodyReader, MalformedPdu, scan_sm_tail
 
 DEST_SME: Final = 1
 DEST_LIST: Final = 2
@@ -26,7 +26,7 @@ Rebuild = Callable[[str], tuple[PduHeader, bytes]]
 
 def parse_submit_multi(pdu: bytes, header: PduHeader) -> tuple[list[str], Rebuild]:
     """The destinations (``list:NAME`` for distribution lists) and a submit_sm builder for one of them."""
-    reader = _Reader(pdu)
+    reader = BodyReader(pdu)
     reader.cstring(6)  # service_type
     reader.take(2)
     reader.cstring(21)  # source_addr
@@ -39,7 +39,7 @@ def parse_submit_multi(pdu: bytes, header: PduHeader) -> tuple[list[str], Rebuil
         name, address = _destination(reader)
         destinations[name] = address
     tail_start = reader.offset
-    _scan_sm_tail(reader)  # the rest must be a well-formed submit_sm tail
+    scan_sm_tail(reader)  # the rest must be a well-formed submit_sm tail
     head, tail = pdu[PDU_HEADER_LENGTH:head_end], pdu[tail_start:]
 
     def rebuild(destination: str) -> tuple[PduHeader, bytes]:
@@ -51,7 +51,7 @@ def parse_submit_multi(pdu: bytes, header: PduHeader) -> tuple[list[str], Rebuil
     return list(destinations), rebuild
 
 
-def _destination(reader: _Reader) -> tuple[str, bytes]:
+def _destination(reader: BodyReader) -> tuple[str, bytes]:
     """One dest_address: its name and, for an SME address, its TON+NPI+address octets."""
     flag = reader.octet()
     if flag == DEST_SME:

@@ -132,7 +132,7 @@ class SmScan:
         return self.short_message or self.tlvs.get(TAG_MESSAGE_PAYLOAD, b"")
 
 
-class _Reader:
+class BodyReader:
     """A cursor over a PDU body that refuses to read past the end."""
 
     def __init__(self, pdu: bytes, offset: int = PDU_HEADER_LENGTH) -> None:
@@ -163,7 +163,7 @@ class _Reader:
         return found
 
 
-def skip_address(reader: _Reader) -> bytes:
+def skip_address(reader: BodyReader) -> bytes:
     """Skip TON and NPI, return the address octets."""
     reader.take(2)
     return reader.cstring(21)
@@ -171,14 +171,14 @@ def skip_address(reader: _Reader) -> bytes:
 
 def scan_sm(pdu: bytes) -> SmScan:
     """Check a submit_sm/deliver_sm body field by field and return its raw parts."""
-    reader = _Reader(pdu)
+    reader = BodyReader(pdu)
     reader.cstring(6)  # service_type
     skip_address(reader)
     skip_address(reader)
-    return _scan_sm_tail(reader)
+    return scan_sm_tail(reader)
 
 
-def _scan_sm_tail(reader: _Reader) -> SmScan:
+def scan_sm_tail(reader: BodyReader) -> SmScan:
     """From esm_class to the end (shared with submit_multi, whose destinations come before it)."""
     esm_class = reader.octet()
     reader.take(2)  # protocol_id, priority_flag
