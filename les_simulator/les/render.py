@@ -43,7 +43,7 @@ def _pd(fix: Fix, ver: str, fmt: CoordFormat) -> str:
     when, off = format_time(fix.time)
     coord = f"<coord><X>{format_ordinate(fix.lat, 'lat', fmt)}</X><Y>{format_ordinate(fix.lon, 'lon', fmt)}</Y></coord>"
     shape = f'<CircularArea srsName="www.epsg.org#4326">{coord}<radius>{fix.accuracy_m:g}</radius></CircularArea>'
-    method = f"<pos_method>{fix.method}</pos_method>" if ver >= "3.1.0" else ""
+    method = f"<pos_method>{fix.method}</pos_method>" if ver >= "3.2.0" else ""  # not in the 3.0/3.1 schemas
     return f"<pd>{_time(when, off)}<shape>{shape}</shape>{method}</pd>"
 
 

@@ -72,4 +72,4 @@ async def test_answers_in_the_version_asked_on_both_paths(les: Les, ver: str, pa
     root = parse_xml(text.encode())
     assert (status, root.get("ver"), root[0].tag, root[0].get("ver")) == (200, ver, "slia", ver)
     assert root.find("slia/pos/pd/shape/CircularArea/radius") is not None
-    assert (root.find("slia/pos/pd/pos_method") is not None) == (ver >= "3.1.0")
+    assert (root.find("slia/pos/pd/pos_method") is not None) == (ver >= "3.2.0")
