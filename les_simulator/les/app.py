@@ -27,7 +27,7 @@ from les_simulator.les.keys import (
     TRIGGERS_KEY,
 )
 from les_simulator.les.population import Population
-from les_simulator.les.privacy import HttpPrivacyChecker, PrivacyChecker
+from les_simulator.les.privacy import CachingPrivacyChecker, HttpPrivacyChecker, PrivacyChecker
 from les_simulator.les.push import Pusher
 from les_simulator.les.service import LocationService
 from les_simulator.les.state import LesState
@@ -69,9 +69,12 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS_KEY]
     session = app[HTTP_SESSION_KEY]
     if PRIVACY_KEY not in app:
-        app[PRIVACY_KEY] = HttpPrivacyChecker(
+        checker: PrivacyChecker = HttpPrivacyChecker(
             session, settings.les_privacy_url, settings.privacy_internal_key, settings.les_privacy_timeout_s
         )
+        if settings.les_privacy_cache_s > 0:
+            checker = CachingPrivacyChecker(checker, settings.les_privacy_cache_s)
+        app[PRIVACY_KEY] = checker
     service = LocationService(settings, app[POPULATION_KEY], app[STATE_KEY], app[CLOCK_KEY], app[PRIVACY_KEY])
     app[SERVICE_KEY] = service
     app[PUSHER_KEY] = Pusher(session, settings.les_push_allow_hosts, settings.les_push_timeout_s)

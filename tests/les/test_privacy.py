@@ -17,6 +17,12 @@ from lbs.mlp.errors import LesSystemFailure
 from lbs.settings import Settings
 from les_simulator.les.app import create_les_app
 from les_simulator.les.clock import VirtualClock
+from les_simulator.les.privacy import (
+    CachingPrivacyChecker,
+    PrivacyDecision,
+    PrivacyQuery,
+    PrivacyUnavailable,
+)
 from tests.les.conftest import COARSE, DENIED, GRANTED, START, make_settings
 
 KEY = "test-internal-key"
@@ -114,3 +120,31 @@ async def test_les_fails_closed_when_the_platform_is_unreachable(http: aiohttp.C
         assert info.value.result_code == ResultCode.SYSTEM_FAILURE
     finally:
         await les.close()
+
+
+async def test_decisions_are_cached_for_a_while_but_failures_are_not() -> None:
+    now = [0.0]
+    calls: list[PrivacyQuery] = []
+    fail = [False]
+
+    class Counting:
+        async def check(self, query: PrivacyQuery) -> PrivacyDecision:
+            calls.append(query)
+            if fail[0]:
+                raise PrivacyUnavailable("down")
+            return PrivacyDecision(True, "exact", "test")
+
+    cache = CachingPrivacyChecker(Counting(), 30.0, now=lambda: now[0])
+    query = PrivacyQuery(GRANTED, "demo")
+    await cache.check(query)
+    await cache.check(query)
+    assert len(calls) == 1
+    await cache.check(PrivacyQuery(GRANTED, "other-app"))
+    assert len(calls) == 2
+    now[0] = 31.0
+    fail[0] = True
+    with pytest.raises(PrivacyUnavailable):
+        await cache.check(query)
+    fail[0] = False
+    assert (await cache.check(query)).allowed
+    assert len(calls) == 4
