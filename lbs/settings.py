@@ -111,6 +111,9 @@ class Settings(BaseSettings):
         0, description="Unanswered requests the SMSC emulator takes per bind, ESME_RMSGQFUL beyond; 0: no limit."
     )
     smsc_inbox_size: int = Field(1_000, description="Messages a simulated handset keeps; the oldest go first.")
+    smsc_validity_s: float = Field(
+        86_400.0, description="How long the SMSC emulator holds an MT for a switched-off handset (no validity_period)."
+    )
 
     # --- LES / MLP (issue 4) ---
     les_clients: dict[str, str] = Field(
@@ -225,3 +228,15 @@ class Settings(BaseSettings):
     geofence_sms_price_minor: int = Field(
         5, description="What one promotion SMS costs against its money budget (minor units)."
     )
+    geofence_stream: str = Field(
+        "gf:positions", description="Redis Stream of position reports the geofence workers consume."
+    )
+    geofence_stream_maxlen: int = Field(1_000_000, description="Approximate cap on the position stream's length.")
+    geofence_group: str = Field("geofence", description="Consumer group of the geofence workers on the stream.")
+    geofence_batch: int = Field(1_000, description="Stream entries a geofence worker takes per read.")
+    geofence_block_ms: int = Field(500, description="How long a worker's stream read waits for entries (ms).")
+    geofence_claim_idle_ms: int = Field(
+        30_000,
+        description="Entries pending this long (their worker presumed dead) are claimed by another (XAUTOCLAIM).",
+    )
+    geofence_sync_s: float = Field(2.0, description="How often a worker picks up promotion changes (s).")

@@ -111,11 +111,12 @@ class HandsetBody(BaseModel):
 
 
 async def put_handset(request: web.Request) -> web.Response:
-    """Set a handset's state: ``on``, ``absent`` (EXPIRED), ``unknown`` (UNDELIV), ``barred`` (REJECTD)."""
+    """Set a handset's state: ``on``, ``absent`` (MTs held until it is on again or they expire), ``unknown``
+    (UNDELIV), ``barred`` (REJECTD)."""
     body: HandsetBody = await _parse(request, HandsetBody)
     msisdn = _msisdn(request.match_info["msisdn"])
-    request.app[SMSC].handsets.set_state(msisdn, body.state)
-    return web.json_response({"msisdn": msisdn, "state": body.state})
+    released = request.app[SMSC].set_handset_state(msisdn, body.state)
+    return web.json_response({"msisdn": msisdn, "state": body.state, "delivered_now": released})
 
 
 async def get_health(request: web.Request) -> web.Response:

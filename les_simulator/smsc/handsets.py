@@ -11,10 +11,9 @@ from les_simulator.smsc.modes import ReceiptStat
 from les_simulator.smsc.wire import Concat, DataCoding
 
 HandsetState = Literal["on", "absent", "unknown", "barred"]
-# What becomes of an MT to a handset in each state (a handset never set is "on").
-HANDSET_OUTCOMES: Final[dict[HandsetState, ReceiptStat]] = {
-    "on": "DELIVRD",
-    "absent": "EXPIRED",  # switched off or out of coverage until the validity period ran out
+# What becomes of an MT to a handset in a failing state. "absent" (switched off, out of coverage) is not here:
+# the SMSC holds the MT until the handset is back ("on") or the validity period runs out (EXPIRED).
+HANDSET_OUTCOMES: Final[dict[str, ReceiptStat]] = {
     "unknown": "UNDELIV",  # no such subscriber
     "barred": "REJECTD",  # the operator refuses delivery
 }

@@ -15,7 +15,7 @@ import secrets
 from collections import deque
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiosmpplib import TON, PduHeader, SmppCommand, SmppCommandStatus, SubmitSm
@@ -23,7 +23,8 @@ from aiosmpplib import TON, PduHeader, SmppCommand, SmppCommandStatus, SubmitSm
 from lbs.errors import InvalidArgument, NotFound, ServiceUnavailable
 from lbs.msisdn import is_short_code, to_e164
 from lbs.settings import Settings
-from les_simulator.smsc.handsets import HANDSET_OUTCOMES, HandsetRegistry, MtPart
+from les_simulator.smsc.delivery import Delivery, DeliveryStore
+from les_simulator.smsc.handsets import HANDSET_OUTCOMES, HandsetRegistry, HandsetState, MtPart
 from les_simulator.smsc.mo import mo_pdus
 from les_simulator.smsc.modes import FailureModes, ReceiptStat, TokenBucket
 from les_simulator.smsc.multi import LIST_PREFIX, parse_submit_multi, submit_multi_resp
@@ -75,15 +76,6 @@ class PduRecord:
             **self.fields,
             "error": self.error,
         }
-
-
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    """An accepted MT part on its way to the handset, with its decided outcome."""
-
-    part: MtPart
-    stat: ReceiptStat
-    registered_delivery: int
 
 
 @dataclass(eq=False)
@@ -143,8 +135,7 @@ class SmscEmulator:
         self.port: int | None = None
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._deliveries: dict[str, tuple[asyncio.TimerHandle, Delivery]] = {}
-        self._stored: list[Delivery] = []  # deliveries a stop() interrupted, resumed by the next start()
+        self.deliveries = DeliveryStore(self._finish_mt, self._is_absent)
         self._session_ids = itertools.count(1)
         self._message_ids = itertools.count(1)
         self._mo_refs = itertools.count(1)
@@ -159,9 +150,7 @@ class SmscEmulator:
         listen_port = self.settings.smsc_port if port is None else port
         self._server = await asyncio.start_server(self._on_connect, host or self.settings.smsc_host, listen_port)
         self.port = self._server.sockets[0].getsockname()[1]
-        stored, self._stored = self._stored, []
-        for delivery in stored:
-            self._schedule(delivery, self.settings.smsc_dlr_delay_s)
+        self.deliveries.resume(self.settings.smsc_dlr_delay_s)
         return self.port
 
     async def restart(self, down_s: float = 0.0, keep_store: bool = True) -> int:
@@ -173,7 +162,7 @@ class SmscEmulator:
         """
         await self.stop()
         if not keep_store:
-            self._stored.clear()
+            self.deliveries.forget_suspended()
             self.outbound = OutboundQueues(self.settings.smsc_retry_s)
         await asyncio.sleep(down_s)
         return await self.start(port=self.port)
@@ -184,10 +173,7 @@ class SmscEmulator:
             self._server.close()
         for session in list(self.sessions):
             await session.close()
-        for handle, delivery in self._deliveries.values():
-            handle.cancel()
-            self._stored.append(delivery)
-        self._deliveries.clear()
+        self.deliveries.suspend()
         self.outbound.close()
         for task in list(self._tasks):
             task.cancel()
@@ -267,7 +253,9 @@ class SmscEmulator:
             submitted_at=datetime.now(UTC),
             payload=not scan.short_message,
         )
-        self._schedule_delivery(part, message.registered_delivery)
+        expires_at = self._expiry(message.validity_period, part.submitted_at)
+        delivery = Delivery(part, self._outcome(recipient), message.registered_delivery, expires_at)
+        self.deliveries.schedule(delivery, self._delivery_delay())
         return OK, part.message_id
 
     def submit_multi(self, session: SmppSession, header: PduHeader, pdu: bytes, record: PduRecord) -> bytes:
@@ -322,26 +310,34 @@ class SmscEmulator:
     def _next_message_id(self) -> str:
         return f"{self._id_prefix}{next(self._message_ids):08x}"
 
-    def _schedule_delivery(self, part: MtPart, registered_delivery: int) -> None:
-        delay = self.modes.dlr_delay_s if self.modes.dlr_delay_s is not None else self.settings.smsc_dlr_delay_s
-        self._schedule(Delivery(part, self._outcome(part.recipient), registered_delivery), delay)
+    def _delivery_delay(self) -> float:
+        return self.modes.dlr_delay_s if self.modes.dlr_delay_s is not None else self.settings.smsc_dlr_delay_s
 
-    def _schedule(self, delivery: Delivery, delay: float) -> None:
-        handle = asyncio.get_running_loop().call_later(delay, self._deliver_mt, delivery)
-        self._deliveries[delivery.part.message_id] = (handle, delivery)
+    def _expiry(self, validity: datetime | timedelta | None, submitted_at: datetime) -> datetime:
+        """When an undeliverable part gives up: its validity_period, else the SMSC default."""
+        if isinstance(validity, datetime):
+            return validity
+        return submitted_at + (validity or timedelta(seconds=self.settings.smsc_validity_s))
+
+    def _is_absent(self, msisdn: str) -> bool:
+        return self.handsets.states.get(msisdn) == "absent"
+
+    def set_handset_state(self, msisdn: str, state: HandsetState) -> int:
+        """Switch a handset; switching it ``on`` delivers what the SMSC held for it. Returns that count."""
+        self.handsets.set_state(msisdn, state)
+        return self.deliveries.release(msisdn) if state == "on" else 0
 
     def _outcome(self, recipient: str) -> ReceiptStat:
         state = self.handsets.states.get(recipient)
-        if state is not None:
+        if state in HANDSET_OUTCOMES:
             return HANDSET_OUTCOMES[state]
         if self.modes.dlr_fail_ratio > 0 and self._random.random() < self.modes.dlr_fail_ratio:
             return self.modes.dlr_fail_stat
         return "DELIVRD"
 
-    def _deliver_mt(self, delivery: Delivery) -> None:
+    def _finish_mt(self, delivery: Delivery, stat: ReceiptStat) -> None:
         """The handset got the part (or not), and the receipt goes back if the ESME asked for it."""
-        part, stat = delivery.part, delivery.stat
-        self._deliveries.pop(part.message_id, None)
+        part = delivery.part
         now = datetime.now(UTC)
         if stat == "DELIVRD":
             self.handsets.get(part.recipient).receive(part, now)
@@ -381,7 +377,8 @@ class SmscEmulator:
             "port": self.port,
             "binds": [session.describe() for session in self.binds()],
             "outbound_waiting": self.outbound.waiting(),
-            "pending_deliveries": len(self._deliveries) + len(self._stored),
+            "pending_deliveries": sum(self.deliveries.pending().values()),
+            "deliveries": self.deliveries.pending(),
             "pdus_logged": len(self.pdus),
             "modes": self.modes.to_json(),
         }

@@ -6,6 +6,7 @@ import asyncio
 import re
 import struct
 import time
+from datetime import timedelta
 from typing import Any
 
 from aiosmpplib import SmppCommandStatus, SubmitSmResp
@@ -141,20 +142,44 @@ async def test_happy_resets_everything(control: Any) -> None:
 
 
 async def test_handset_states(smsc: SmscEmulator, control: Any, esme: EsmeFactory) -> None:
+    """An absent handset's MT expires at its validity_period; unknown and barred ones fail at once."""
     states = {"+32470000002": "absent", "+32470000003": "unknown", "+32470000004": "barred"}
     for msisdn, state in states.items():
         reply = await control.put(f"/sim/handsets/{msisdn}", json={"state": state})
-        assert (await reply.json()) == {"msisdn": msisdn, "state": state}
+        assert (await reply.json()) == {"msisdn": msisdn, "state": state, "delivered_now": 0}
     client, hook = await esme()
     for msisdn in states:
-        await client.broker.enqueue(mt("state", to=msisdn.lstrip("+")))
+        await client.broker.enqueue(mt("state", to=msisdn.lstrip("+"), validity_period=timedelta(seconds=1)))
+    await hook.wait(lambda: len(hook.receipts()) == 2)
+    assert smsc.health()["deliveries"]["held"] == 1
     await hook.wait(lambda: len(hook.receipts()) == 3)
     by_number = {r.source.number: r.parse_receipt()["stat"] for r in hook.receipts()}
     assert by_number == {"32470000002": "EXPIRED", "32470000003": "UNDELIV", "32470000004": "REJECTD"}
     assert not any(smsc.handsets.inbox(msisdn) for msisdn in states)
-    await control.put("/sim/handsets/+32470000002", json={"state": "on"})
-    await client.broker.enqueue(mt("back on", to="32470000002"))
-    assert (await smsc.handsets.wait_inbox("+32470000002"))[0].text == "back on"
+
+
+async def test_absent_handset_gets_its_mt_when_back_on(smsc: SmscEmulator, control: Any, esme: EsmeFactory) -> None:
+    await control.put("/sim/handsets/+32470000002", json={"state": "absent"})
+    client, hook = await esme()
+    await client.broker.enqueue(mt("while you were away", to="32470000002"))
+    await eventually(lambda: smsc.health()["deliveries"]["held"] == 1)
+    assert not hook.receipts()
+    reply = await control.put("/sim/handsets/+32470000002", json={"state": "on"})
+    assert (await reply.json())["delivered_now"] == 1
+    assert (await smsc.handsets.wait_inbox("+32470000002"))[0].text == "while you were away"
+    await hook.wait(lambda: len(hook.receipts()) == 1)
+    assert hook.receipts()[0].parse_receipt()["stat"] == "DELIVRD"
+
+
+async def test_held_mt_survives_a_restart(smsc: SmscEmulator, esme: EsmeFactory) -> None:
+    smsc.set_handset_state("+32470000002", "absent")
+    client, hook = await esme()
+    await client.broker.enqueue(mt("kept", to="32470000002"))
+    await eventually(lambda: smsc.health()["deliveries"]["held"] == 1)
+    await smsc.restart()
+    await eventually(lambda: smsc.health()["deliveries"]["held"] == 1)
+    assert smsc.set_handset_state("+32470000002", "on") == 1
+    await hook.wait(lambda: len(hook.receipts()) == 1, within_s=8.0)
 
 
 async def test_peak_outstanding_shows_the_esme_window(smsc: SmscEmulator, control: Any, esme: EsmeFactory) -> None:
