@@ -114,6 +114,9 @@ class Settings(BaseSettings):
     smsc_validity_s: float = Field(
         86_400.0, description="How long the SMSC emulator holds an MT for a switched-off handset (no validity_period)."
     )
+    smsc_enquire_link_s: float = Field(
+        0.0, description="Silence after which the SMSC emulator sends enquire_link (no answer: bind closed); 0: never."
+    )
 
     # --- LES / MLP (issue 4) ---
     les_clients: dict[str, str] = Field(

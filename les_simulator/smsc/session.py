@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import itertools
 import struct
+import time
 from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from typing import TYPE_CHECKING, Final
@@ -18,6 +19,7 @@ from aiosmpplib import (
     BindTransceiverResp,
     BindTransmitter,
     BindTransmitterResp,
+    EnquireLink,
     EnquireLinkResp,
     GenericNack,
     PduHeader,
@@ -88,6 +90,8 @@ class SmppSession:
         self._in_flight: dict[int, tuple[Outbound, asyncio.TimerHandle]] = {}
         self._waiters: dict[int, asyncio.Future[RawHeader]] = {}
         self._pump: asyncio.Task[None] | None = None
+        self._keeper: asyncio.Task[None] | None = None
+        self.last_heard = time.monotonic()
         self._handlers: dict[SmppCommand, Handler] = {
             SmppCommand.BIND_TRANSMITTER: self._on_bind,
             SmppCommand.BIND_RECEIVER: self._on_bind,
@@ -135,6 +139,7 @@ class SmppSession:
                     await self._write(GenericNack(raw.sequence, SmppCommandStatus.ESME_RINVCMDLEN).pdu())
                     break
                 pdu = header + await self.reader.readexactly(raw.length - PDU_HEADER_LENGTH)
+                self.last_heard = time.monotonic()
                 await self._dispatch(raw, pdu)
         except (asyncio.IncompleteReadError, ConnectionError, CloseConnection):
             pass
@@ -185,6 +190,8 @@ class SmppSession:
             self.system_id, self.kind = bind.system_id, kind
             if self.can_receive:
                 self._pump = asyncio.create_task(self._pump_outbound(), name=f"smsc-pump-{self.id}")
+            if self.smsc.settings.smsc_enquire_link_s > 0:
+                self._keeper = asyncio.create_task(self._keep_alive(), name=f"smsc-keeper-{self.id}")
 
     def _bind_status(self, bind: BindTransceiver) -> SmppCommandStatus:
         if self.kind is not None:
@@ -339,6 +346,17 @@ class SmppSession:
         finally:
             self._waiters.pop(sequence, None)
 
+    async def _keep_alive(self) -> None:
+        """Like real SMSCs: enquire_link after ``smsc_enquire_link_s`` of silence; no answer, no bind."""
+        interval = self.smsc.settings.smsc_enquire_link_s
+        while not self.closed:
+            await asyncio.sleep(max(0.0, self.last_heard + interval - time.monotonic()))
+            if time.monotonic() - self.last_heard < interval:
+                continue
+            if await self.request(EnquireLink(), wait_s=min(interval, CONTROL_TIMEOUT_S)) is None:
+                log.info("smpp bind silent, closing", system_id=self.system_id, peer=self.peer)
+                await self.close()
+
     async def unbind(self) -> None:
         """The SMSC ends the session: unbind, wait briefly for unbind_resp, close."""
         if not self.closed:
@@ -350,8 +368,9 @@ class SmppSession:
         if self.closed:
             return
         self.closed = True
-        if self._pump is not None and self._pump is not asyncio.current_task():
-            self._pump.cancel()
+        for task in (self._pump, self._keeper):
+            if task is not None and task is not asyncio.current_task():
+                task.cancel()
         for item, timer in self._in_flight.values():
             timer.cancel()
             self.smsc.outbound.put(item)

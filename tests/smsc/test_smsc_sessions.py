@@ -228,3 +228,20 @@ async def test_restart_over_http_without_store(smsc: SmscEmulator, esme: EsmeFac
     await eventually(lambda: bool(smsc.binds("demo")), within_s=8.0)
     await asyncio.sleep(0.4)
     assert not smsc.handsets.inbox(HANDSET) and not hook.receipts()
+
+
+async def test_smsc_enquire_link_keeps_a_live_bind(smsc: SmscEmulator, esme: EsmeFactory) -> None:
+    smsc.settings.smsc_enquire_link_s = 0.15
+    await esme()
+    await eventually(lambda: sum(r.command == "enquire_link_resp" for r in smsc.pdus) >= 2)
+    assert smsc.binds("demo")  # aiosmpplib answered each one
+
+
+async def test_smsc_enquire_link_drops_a_silent_bind(smsc: SmscEmulator, raw: RawFactory) -> None:
+    smsc.settings.smsc_enquire_link_s = 0.15
+    client = await raw()
+    await client.send(bind_pdu())
+    await client.read_pdu()
+    assert parse_header(await client.read_pdu())[1] == 0x15  # enquire_link, never answered
+    assert await client.closed()
+    await eventually(lambda: not smsc.binds())
