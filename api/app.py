@@ -9,7 +9,7 @@ import redis.asyncio as aioredis
 import structlog
 from aiohttp import web
 
-from api import system, v1
+from api import consent, system, v1
 from api.keys import (
     CONSENT_KEY,
     HTTP_SESSION_KEY,
@@ -103,9 +103,10 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app[SETTINGS_KEY] = settings
     app[METRICS_KEY] = Metrics()
     app[ROUTER_KEY] = KeywordRouter(service_name="LBS " + settings.short_code)
-    app[OPENAPI_FRAGMENTS_KEY] = [PRIVACY_PATHS]
+    app[OPENAPI_FRAGMENTS_KEY] = [PRIVACY_PATHS, consent.OPENAPI_PATHS]
     app.cleanup_ctx.extend([_postgres, _redis, _http_session, _messaging])
     app.add_routes(system.routes)
     app.add_routes(v1.routes)
+    app.add_routes(consent.routes)
     setup_privacy_routes(app)
     return app

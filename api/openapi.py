@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
+from pydantic import BaseModel
 
 OPENAPI_FRAGMENTS_KEY = web.AppKey("openapi_fragments", list)
 
@@ -17,6 +18,14 @@ ERROR_SCHEMA: dict[str, Any] = {
         "message": {"type": "string"},
     },
 }
+
+
+def path_param(name: str, description: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}, "description": description}
+
+
+def query_param(name: str, description: str, required: bool = False) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": required, "schema": {"type": "string"}, "description": description}
 
 
 def error(description: str) -> dict[str, Any]:
@@ -35,18 +44,24 @@ BODY_ERRORS = {"400": error("Invalid body"), "413": error("Body too large"), "41
 
 
 def operation(
-    summary: str, responses: dict[str, Any], *, roles: tuple[str, ...] = (), body: str | None = None
+    summary: str,
+    responses: dict[str, Any],
+    *,
+    roles: tuple[str, ...] = (),
+    body: str | type[BaseModel] | None = None,
+    parameters: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
+    """One operation; ``body`` names a component schema or is a pydantic model (inlined)."""
     op: dict[str, Any] = {"summary": summary, "responses": responses}
+    if parameters:
+        op["parameters"] = parameters
     if roles:
         op["security"] = [{"bearer": []}]
         op["description"] = f"Roles: {', '.join(roles)}."
         op["responses"] = {**responses, **AUTH_ERRORS}
     if body:
-        op["requestBody"] = {
-            "required": True,
-            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{body}"}}},
-        }
+        schema = {"$ref": f"#/components/schemas/{body}"} if isinstance(body, str) else body.model_json_schema()
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": schema}}}
         op["responses"] = {**op["responses"], **BODY_ERRORS}
     return op
 

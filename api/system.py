@@ -43,7 +43,8 @@ CHECKS = {"postgres": _check_postgres, "redis": _check_redis, "smpp": _check_smp
 
 async def _run_check(app: web.Application, name: str) -> str:
     try:
-        await asyncio.wait_for(CHECKS[name](app), HEALTH_CHECK_TIMEOUT_S)
+        async with asyncio.timeout(HEALTH_CHECK_TIMEOUT_S):
+            await CHECKS[name](app)
     except (TimeoutError, OSError, RuntimeError, aiohttp.ClientError) as exc:
         return f"failed: {exc!r}"
     except Exception as exc:  # a health probe reports every failure, whatever its type

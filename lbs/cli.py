@@ -96,6 +96,45 @@ def _keys_create(settings: Settings, role: str, name: str, provider: str | None)
     return 0
 
 
+def _audit_verify(settings: Settings) -> int:
+    from lbs.consent.audit import verify
+
+    async def main() -> int:
+        conn = await asyncpg.connect(settings.database_url)
+        try:
+            checked, broken = await verify(conn)
+        finally:
+            await conn.close()
+        if broken is None:
+            print(f"audit chain intact: {checked} rows verified")
+            return 0
+        print(
+            f"audit chain BROKEN at subject {broken.subject[:12]}... seq {broken.seq} (row {broken.row_id}): "
+            f"{broken.reason}; {checked} rows verified before it"
+        )
+        return 1
+
+    return asyncio.run(main())
+
+
+def _retention_run(settings: Settings) -> int:
+    from datetime import UTC, datetime
+
+    from lbs.consent.privacy_ops import run_retention
+    from lbs.db import create_pool
+
+    async def main() -> dict[str, int]:
+        pool = await create_pool(settings)
+        try:
+            return await run_retention(pool, settings, datetime.now(UTC))
+        finally:
+            await pool.close()
+
+    touched = asyncio.run(main())
+    print("retention: " + ", ".join(f"{k} {v} rows" for k, v in touched.items()))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lbs", description="LBS & consent platform")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
@@ -108,6 +147,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("demo-data", help="load the demo providers, applications, short code and subscribers")
     db = sub.add_parser("db", help="database schema (alembic)")
     db.add_argument("action", choices=["upgrade", "downgrade", "check"])
+    audit = sub.add_parser("audit", help="the hash-chained audit log")
+    audit.add_argument("action", choices=["verify"])
+    retention = sub.add_parser("retention", help="forget what is past its retention")
+    retention.add_argument("action", choices=["run"])
     keys = sub.add_parser("keys", help="API keys")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     create = keys_sub.add_parser("create", help="create a key and print it once")
@@ -134,6 +177,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _demo(settings, args.once)
         if args.command == "demo-data":
             return _demo_data(settings)
+        if args.command == "audit":
+            return _audit_verify(settings)
+        if args.command == "retention":
+            return _retention_run(settings)
         if args.command == "db":
             return _db(settings, args.action)
         return _keys_create(settings, args.role, args.name, args.provider)

@@ -62,17 +62,22 @@ async def start_platform(settings: Settings) -> tuple[web.Application, Stop]:
     return app, stop
 
 
-async def start_all(settings: Settings) -> Stop:
+async def start_all(settings: Settings) -> tuple[web.Application, Stop]:
     """Start the LES, the SMSC and the platform (in that order: the platform binds to the SMSC)."""
     stops = [await start_les(settings), await start_smsc(settings)]
-    _, stop_platform = await start_platform(settings)
+    try:
+        app, stop_platform = await start_platform(settings)
+    except BaseException:
+        for s in reversed(stops):
+            await s()
+        raise
     stops.append(stop_platform)
 
     async def stop() -> None:
         for s in reversed(stops):
             await s()
 
-    return stop
+    return app, stop
 
 
 class Scenario:
@@ -153,7 +158,7 @@ async def run_demo(settings: Settings, *, once: bool) -> int:
         f"platform API {settings.api_host}:{settings.api_port}"
     )
     try:
-        stop = await start_all(settings)
+        _, stop = await start_all(settings)
     except OSError as exc:
         print(f"DEMO FAILED: could not start a service: {exc}")
         return 1

@@ -8,12 +8,15 @@ import os
 import secrets
 import socket
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import aiohttp
 import asyncpg
 import pytest
 import redis.asyncio as aioredis
+from aiohttp import web
 
 from lbs import migrate
 from lbs.settings import Settings
@@ -107,3 +110,63 @@ async def redis_client(settings: Settings) -> AsyncIterator[aioredis.Redis]:
         yield client
     finally:
         await client.aclose()
+
+
+@dataclass
+class Stack:
+    """Both emulators and the platform, running in this process on free ports."""
+
+    settings: Settings
+    app: web.Application
+    http: aiohttp.ClientSession
+
+    @property
+    def smsc(self) -> str:
+        return f"http://127.0.0.1:{self.settings.smsc_control_port}"
+
+    @property
+    def les(self) -> str:
+        return f"http://127.0.0.1:{self.settings.les_port}"
+
+    @property
+    def api(self) -> str:
+        return f"http://127.0.0.1:{self.settings.api_port}"
+
+    async def mo(self, msisdn: str, text: str, to: str | None = None, **extra: Any) -> None:
+        body = {"from": msisdn, "to": to or self.settings.short_code, "text": text, **extra}
+        async with self.http.post(f"{self.smsc}/sim/mo", json=body) as resp:
+            assert resp.status < 300, await resp.text()
+
+    async def inbox(self, msisdn: str) -> list[dict[str, Any]]:
+        async with self.http.get(f"{self.smsc}/sim/handsets/{msisdn}/inbox") as resp:
+            data = await resp.json()
+        return list(data["messages"] if isinstance(data, dict) else data)
+
+    async def wait_inbox(self, msisdn: str, count: int, within_s: float = 10.0) -> list[dict[str, Any]]:
+        """The handset's inbox once it holds at least ``count`` messages (AssertionError after ``within_s``)."""
+        deadline = asyncio.get_running_loop().time() + within_s
+        while True:
+            box = await self.inbox(msisdn)
+            if len(box) >= count or asyncio.get_running_loop().time() > deadline:
+                assert len(box) >= count, f"{msisdn} inbox after {within_s} s: {box}"
+                return box
+            await asyncio.sleep(0.02)
+
+    async def sim_mode(self, **body: Any) -> None:
+        async with self.http.post(f"{self.smsc}/sim/mode", json=body) as resp:
+            assert resp.status < 300, await resp.text()
+
+
+@pytest.fixture
+async def stack(settings: Settings, db: asyncpg.Connection[Any], redis_client: aioredis.Redis) -> AsyncIterator[Stack]:
+    """The whole platform over real sockets, with the demo data (50 subscribers) loaded."""
+    from lbs.demo import start_all
+    from lbs.demo_data import load
+
+    await load(db, settings)
+    app, stop = await start_all(settings)
+    try:
+        async with aiohttp.ClientSession() as http:
+            yield Stack(settings, app, http)
+    finally:
+        await stop()

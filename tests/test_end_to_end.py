@@ -17,10 +17,10 @@ from lbs.settings import Settings
 
 
 @pytest.fixture
-async def stack(
+async def running(
     settings: Settings, db: asyncpg.Connection[Any], redis_client: aioredis.Redis
 ) -> AsyncIterator[Settings]:
-    stop = await start_all(settings)
+    _, stop = await start_all(settings)
     try:
         yield settings
     finally:
@@ -28,9 +28,9 @@ async def stack(
 
 
 @pytest.fixture
-async def scenario(stack: Settings) -> AsyncIterator[Scenario]:
+async def scenario(running: Settings) -> AsyncIterator[Scenario]:
     async with aiohttp.ClientSession() as session:
-        yield Scenario(stack, session, out=lambda _: None)
+        yield Scenario(running, session, out=lambda _: None)
 
 
 def metres(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -41,9 +41,9 @@ def metres(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return 2 * r * math.asin(math.sqrt(a))
 
 
-async def test_live_scenario_passes(stack: Settings) -> None:
+async def test_live_scenario_passes(running: Settings) -> None:
     lines: list[str] = []
-    assert await play_scenario(stack, out=lines.append), "\n".join(lines)
+    assert await play_scenario(running, out=lines.append), "\n".join(lines)
 
 
 async def test_ping_gets_pong_from_the_short_code(scenario: Scenario) -> None:
@@ -86,13 +86,13 @@ async def test_health_names_the_failed_part(
         await stop_smsc()
 
 
-async def test_health_ok_and_metrics_count_mo(stack: Settings, scenario: Scenario) -> None:
+async def test_health_ok_and_metrics_count_mo(running: Settings, scenario: Scenario) -> None:
     await scenario.text("+32470000044", "PING", "PONG".__eq__)
     async with aiohttp.ClientSession() as session:
-        async with session.get(f"http://127.0.0.1:{stack.api_port}/health") as resp:
+        async with session.get(f"http://127.0.0.1:{running.api_port}/health") as resp:
             assert resp.status == 200, await resp.text()
             assert set((await resp.json())["checks"].values()) == {"ok"}
-        async with session.get(f"http://127.0.0.1:{stack.api_port}/metrics") as resp:
+        async with session.get(f"http://127.0.0.1:{running.api_port}/metrics") as resp:
             text = await resp.text()
     assert 'lbs_mo_received_total{keyword="PING"} 1.0' in text
     assert "lbs_http_requests_total" in text

@@ -170,9 +170,7 @@ class MessagingCore:
     async def stop(self) -> None:
         # aiosmpplib 0.7.4 only write_eof()s its socket on stop; we close it ourselves (else ResourceWarning).
         writer = getattr(self.esme, "_writer", None)
-        if self.bound:
-            with contextlib.suppress(OSError, TimeoutError):
-                await asyncio.wait_for(self.esme.stop(), 5)
+        await self._stop_esme()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -180,6 +178,24 @@ class MessagingCore:
             writer.close()
             with contextlib.suppress(OSError):
                 await writer.wait_closed()
+
+    async def _stop_esme(self) -> None:
+        """Unbind and end the ESME's tasks now.
+
+        ``ESME.stop()`` (aiosmpplib 0.7.4) gives each of its tasks a 0.5 s grace period and waits for the SMSC
+        to close the connection; a server stop (and every test) would pay a second or more. We reach into the
+        pinned version's internals instead: stop reconnecting, unbind, and cancel its tasks at once.
+        """
+        esme = self.esme
+        esme._is_shutting_down = True
+        if self.bound:
+            with contextlib.suppress(OSError, TimeoutError):
+                async with asyncio.timeout(1.0):
+                    await esme._disconnect()
+        for task in asyncio.all_tasks():
+            frame = getattr(task.get_coro(), "cr_frame", None)
+            if frame is not None and frame.f_locals.get("self") is esme and task is not asyncio.current_task():
+                task.cancel()
 
     # --- MO -------------------------------------------------------------------------------------------------
 
@@ -277,8 +293,10 @@ class MessagingCore:
             rows = await outbox.claim(self.pool, min(free, 200), self.clock())
             if not rows:
                 self._wake.clear()
+                # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation that races its timeout.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), IDLE_POLL_S)
+                    async with asyncio.timeout(IDLE_POLL_S):
+                        await self._wake.wait()
                 continue
             for row in rows:
                 await self._submit(row)

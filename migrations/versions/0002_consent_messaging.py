@@ -104,6 +104,10 @@ def upgrade() -> None:
         """
         CREATE FUNCTION lbs_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
+          -- Erasure may replace an MSISDN by its pseudonym (SET LOCAL lbs.pseudonymise = 'on'); nothing else.
+          IF TG_OP = 'UPDATE' AND current_setting('lbs.pseudonymise', true) = 'on' THEN
+            RETURN NEW;
+          END IF;
           RAISE EXCEPTION '% is append-only: % refused', TG_TABLE_NAME, TG_OP USING ERRCODE = 'insufficient_privilege';
         END $$
         """
