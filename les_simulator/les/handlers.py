@@ -62,6 +62,7 @@ async def _dispatch(request: web.Request, parsed: LocationRequest | StopRequest)
     if special is not None:
         return special
     if parsed.service == "tlrr" or parsed.res_type == "ASYNC":
+        _check_window(request, parsed)
         req_id = request.app[TRIGGERS_KEY].start(parsed)
         return _xml(
             render.tlra(parsed.ver, req_id) if parsed.service == "tlrr" else render.slia_req_id(parsed.ver, req_id)
@@ -91,6 +92,13 @@ def _check_push(request: web.Request, parsed: LocationRequest, answer: str) -> N
         raise MlpFault(ResultCode.SYNTAX_ERROR, "asynchronous request without pushaddr", answer)
     if parsed.push_url and needs_push and not request.app[TRIGGERS_KEY].pusher.allowed(parsed.push_url):
         raise MlpFault(ResultCode.INVALID_PROTOCOL_ELEMENT_VALUE, "pushaddr host not allowed", answer)
+
+
+def _check_window(request: web.Request, parsed: LocationRequest) -> None:
+    """A reporting window that is already over, or ends before it starts, is refused (110)."""
+    stop, start = parsed.stop_time, parsed.start_time
+    if stop is not None and (stop <= request.app[CLOCK_KEY].now() or (start is not None and start >= stop)):
+        raise MlpFault(ResultCode.INVALID_PROTOCOL_ELEMENT_VALUE, "stop_time", "tlra")
 
 
 def _request_mode(request: web.Request, parsed: LocationRequest) -> web.StreamResponse | None:

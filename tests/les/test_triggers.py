@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import aiohttp
 import pytest
@@ -157,3 +157,16 @@ async def test_showcase_step_prints_reports_in_words(les: Les, http: aiohttp.Cli
     assert await task
     assert [line.split(":")[0] for line in lines[1:]] == ["  report", "  report"]
     assert "within" in lines[1]
+
+
+@pytest.mark.parametrize(
+    ("start", "stop"), [(None, START - timedelta(minutes=1)), (START + timedelta(hours=2), START + timedelta(hours=1))]
+)
+async def test_a_reporting_window_that_cannot_run_is_refused(
+    les: Les, platform: Platform, start: datetime | None, stop: datetime
+) -> None:
+    with pytest.raises(LesProtocolError) as info:
+        await platform.client.start_reports(
+            ReportRequest(msisdns=(GRANTED,), interval_s=60, start_time=start, stop_time=stop)
+        )
+    assert info.value.result_code == ResultCode.INVALID_PROTOCOL_ELEMENT_VALUE
