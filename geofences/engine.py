@@ -7,7 +7,7 @@ The all-numpy path for presence held in process is :mod:`geofences.bulk`.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 
 import numpy as np
@@ -66,11 +66,20 @@ class Engine:
             last = report.at
         return {f: states.get(f) for f in touched}, out, last
 
-    async def process(self, store: PresenceStore, reports: Sequence[Report]) -> list[Transition]:
-        """Apply a batch of reports with presence in Redis; returns the transitions (each subscriber's in order)."""
+    async def process(
+        self, store: PresenceStore, reports: Sequence[Report], inside: Counter[int] | None = None
+    ) -> list[Transition]:
+        """Apply a batch of reports with presence in Redis; returns the transitions (each subscriber's in order).
+
+        The transitions are also in each subscriber's outbox (:meth:`PresenceStore.pending`), committed with the
+        state: act on them from there and call :meth:`PresenceStore.done`, so a crash in between loses nothing.
+        ``inside`` (optional) counts, per fence, the reports that fell inside it.
+        """
         by_subscriber: dict[str, list[tuple[Report, list[int]]]] = defaultdict(list)
         for report, hits in zip(reports, self.hits(reports), strict=True):
             by_subscriber[report.msisdn].append((report, hits))
+            if inside is not None:
+                inside.update(hits)
         for items in by_subscriber.values():
             items.sort(key=lambda item: item[0].at)
         out: list[Transition] = []
@@ -80,7 +89,7 @@ class Engine:
                 break
             presences = await store.load(todo)
             results = [self.apply_reports(p, by_subscriber[p.msisdn]) for p in presences]
-            saved = await store.save([(p, last, ch) for p, (ch, _, last) in zip(presences, results, strict=True)])
+            saved = await store.save([(p, last, ch, tr) for p, (ch, tr, last) in zip(presences, results, strict=True)])
             for ok, (_, transitions, _) in zip(saved, results, strict=True):
                 if ok:
                     out.extend(transitions)

@@ -4,29 +4,35 @@ Key ``gf:{<msisdn>}:p`` (the braces are a Redis Cluster hash tag, so everything 
 hash slot): field ``_t`` holds the time of the last report applied (reports at or before it are ignored, which makes
 replaying a stream entry harmless), field ``<fence id>`` holds ``inside|since|pending|dwelt``.
 
-Writes are compare-and-set on ``_t`` in one Lua script (one key, so it runs on a cluster node as is): two workers
-handling the same subscriber at once cannot both apply; the loser reloads and retries.
+Writes are compare-and-set on ``_t`` in one Lua script: two workers handling the same subscriber at once cannot
+both apply; the loser reloads and retries. The same script appends the transitions it commits to the subscriber's
+*transition outbox* ``gf:{<msisdn>}:out`` (same hash slot, so one script may touch both keys on a cluster). They leave
+it only once handled (:meth:`PresenceStore.pending`, :meth:`PresenceStore.done`): a worker killed between saving
+state and acting on it loses nothing, and handling is idempotent downstream, so nothing fires twice.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import redis.asyncio as aioredis
 
-from geofences.transitions import Changes, FenceState
+from geofences.transitions import Changes, Detect, FenceState, Transition
 
 LAST_T = "_t"
 
-# KEYS[1]: presence hash. ARGV[1]: expected _t ('' if none); ARGV[2]: new _t; ARGV[3]: TTL seconds;
-# then (field, value) pairs, an empty value deleting the field. Returns 1 when applied, 0 when _t had moved.
+# KEYS[1]: presence hash, KEYS[2]: transition outbox. ARGV[1]: expected _t ('' if none); ARGV[2]: new _t;
+# ARGV[3]: TTL seconds; ARGV[4]: number n of (field, value) pairs that follow, an empty value deleting the field;
+# then the encoded transitions. Returns 1 when applied, 0 when _t had moved.
 _SAVE = """
 local cur = redis.call('HGET', KEYS[1], '_t')
 if (cur or '') ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], '_t', ARGV[2])
-for i = 4, #ARGV, 2 do
+local last = 4 + 2 * tonumber(ARGV[4])
+for i = 5, last, 2 do
   if ARGV[i + 1] == '' then
     redis.call('HDEL', KEYS[1], ARGV[i])
   else
@@ -34,6 +40,9 @@ for i = 4, #ARGV, 2 do
   end
 end
 redis.call('EXPIRE', KEYS[1], ARGV[3])
+for i = last + 1, #ARGV do
+  redis.call('RPUSH', KEYS[2], ARGV[i])
+end
 return 1
 """
 
@@ -41,6 +50,22 @@ return 1
 def presence_key(msisdn: str) -> str:
     """The subscriber's presence hash (hash-tagged by MSISDN)."""
     return f"gf:{{{msisdn}}}:p"
+
+
+def outbox_key(msisdn: str) -> str:
+    """The subscriber's transition outbox (same hash slot as its presence)."""
+    return f"gf:{{{msisdn}}}:out"
+
+
+def encode_transition(t: Transition) -> str:
+    """A transition as the outbox holds it (JSON)."""
+    return json.dumps([t.msisdn, t.fence_id, t.detect.value, t.at, t.lon, t.lat, t.since])
+
+
+def decode_transition(raw: str | bytes) -> Transition:
+    """The inverse of :func:`encode_transition`."""
+    msisdn, fence_id, detect, at, lon, lat, since = json.loads(raw)
+    return Transition(msisdn, int(fence_id), Detect(detect), at, lon, lat, since)
 
 
 def encode_state(state: FenceState) -> str:
@@ -100,20 +125,35 @@ class PresenceStore:
             answers = await pipe.execute()
         return [parse_hash(m, a) for m, a in zip(msisdns, answers, strict=True)]
 
-    async def save(self, items: Sequence[tuple[Presence, float, Changes]]) -> list[bool]:
-        """Apply (presence as loaded, new report time, changes) per subscriber; False where ``_t`` had moved."""
+    async def save(self, items: Sequence[tuple[Presence, float, Changes, Sequence[Transition]]]) -> list[bool]:
+        """Apply (presence as loaded, new report time, changes, transitions) per subscriber, transitions going to
+        its outbox in the same step; False where ``_t`` had moved (nothing applied for that subscriber)."""
         async with self.redis.pipeline(transaction=False) as pipe:
-            for presence, at, changes in items:
-                args: list[str | int] = [presence.last_raw, repr(at), self.ttl_s]
+            for presence, at, changes, transitions in items:
+                args: list[str | int | float] = [presence.last_raw, repr(at), self.ttl_s, len(changes)]
                 for fence_id, new in changes.items():
                     args += [str(fence_id), "" if new is None else encode_state(new)]
-                await self._save(keys=[presence_key(presence.msisdn)], args=args, client=pipe)
+                args += [encode_transition(t) for t in transitions]
+                keys = [presence_key(presence.msisdn), outbox_key(presence.msisdn)]
+                await self._save(keys=keys, args=args, client=pipe)
             answers = await pipe.execute()
         return [bool(a) for a in answers]
 
+    async def pending(self, msisdns: Sequence[str]) -> dict[str, list[Transition]]:
+        """Transitions committed but not yet handled, per subscriber (only those with some)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for msisdn in msisdns:
+                pipe.lrange(outbox_key(msisdn), 0, -1)
+            answers = await pipe.execute()
+        return {m: [decode_transition(r) for r in a] for m, a in zip(msisdns, answers, strict=True) if a}
+
+    async def done(self, msisdn: str, count: int) -> None:
+        """The first ``count`` pending transitions of a subscriber were handled."""
+        await self.redis.ltrim(outbox_key(msisdn), count, -1)
+
     async def forget(self, msisdn: str) -> None:
         """Erase a subscriber's presence (consent ended, erasure)."""
-        await self.redis.delete(presence_key(msisdn))
+        await self.redis.delete(presence_key(msisdn), outbox_key(msisdn))
 
     async def inside(self, msisdn: str) -> dict[int, FenceState]:
         """The fences the subscriber is in now (confirmed states only)."""

@@ -87,7 +87,7 @@ async def test_compare_and_set_loser_retries(redis_client: aioredis.Redis) -> No
     eng = engine()
     (stale,) = await store.load([MSISDN])
     await eng.process(store, walk(MSISDN, [100]))
-    assert await store.save([(stale, 5.0, {1: None})]) == [False]  # _t moved: refused
+    assert await store.save([(stale, 5.0, {1: None}, [])]) == [False]  # _t moved: refused
     assert set(await store.inside(MSISDN)) == {1, 2}
     # two workers racing on one subscriber: every transition once
     results = await asyncio.gather(

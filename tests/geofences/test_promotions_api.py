@@ -10,13 +10,9 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 
-from api.app import create_app
-from api.openapi import OPENAPI_FRAGMENTS_KEY
-from api.promotions import OPENAPI_PATHS, setup_promotion_routes
 from geofences.promotions import COLUMNS, FROM, changed_fences, counters, handle_transition, on_receipt, on_stop
 from geofences.rules import Outcome
 from geofences.transitions import Detect, Transition
-from lbs.apikeys import create_key
 from lbs.consent.audit import pseudonym
 from lbs.consent.decision import Precision, Purpose
 from lbs.consent.registry import Source, Subject, grant_event, record
@@ -41,30 +37,6 @@ def promotion(**changes: Any) -> dict[str, Any]:
     }
     body.update(changes)
     return body
-
-
-@pytest.fixture
-async def client(settings: Settings, db: asyncpg.Connection[Any], aiohttp_client: Any) -> TestClient:
-    app = create_app(settings.model_copy(update={"smpp_enabled": False}))
-    setup_promotion_routes(app)
-    app[OPENAPI_FRAGMENTS_KEY].append(OPENAPI_PATHS)
-    return await aiohttp_client(app)  # type: ignore[no-any-return]
-
-
-@pytest.fixture
-async def keys(db: asyncpg.Connection[Any]) -> dict[str, str]:
-    await db.execute("INSERT INTO providers (name) VALUES ('PromoCity'), ('Other')")
-    await db.execute(
-        "INSERT INTO applications (provider_id, name) SELECT id, 'PROMOCITY' FROM providers WHERE name = 'PromoCity'"
-    )
-    await db.execute(
-        "INSERT INTO applications (provider_id, name) SELECT id, 'OTHERAPP' FROM providers WHERE name = 'Other'"
-    )
-    return {
-        "promocity": await create_key(db, role="provider", name="p", provider="PromoCity"),
-        "other": await create_key(db, role="provider", name="o", provider="Other"),
-        "operator": await create_key(db, role="operator", name="ops"),
-    }
 
 
 def auth(token: str) -> dict[str, str]:
@@ -190,11 +162,15 @@ async def test_workers_see_changes(client: TestClient, keys: dict[str, str], db:
 
 
 async def grant(db: asyncpg.Connection[Any], *purposes: Purpose) -> None:
-    await db.execute("INSERT INTO subscribers (msisdn, language) VALUES ($1, 'fr') ON CONFLICT DO NOTHING", MSISDN)
+    await grant_to(db, MSISDN, *purposes)
+
+
+async def grant_to(db: asyncpg.Connection[Any], msisdn: str, *purposes: Purpose) -> None:
+    await db.execute("INSERT INTO subscribers (msisdn, language) VALUES ($1, 'fr') ON CONFLICT DO NOTHING", msisdn)
     source = Source("api", "test", {})
     for purpose in purposes:
         event = grant_event("PROMOCITY", purpose, Precision.EXACT, NOW - timedelta(days=1), timedelta(days=365))
-        await record(db, Subject(MSISDN, pseudonym(Settings().pseudonym_key, MSISDN)), event, source)
+        await record(db, Subject(msisdn, pseudonym(Settings().pseudonym_key, msisdn)), event, source)
 
 
 def enter(at: datetime, detect: Detect = Detect.ENTER) -> Transition:

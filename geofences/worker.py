@@ -1,0 +1,219 @@
+"""Geofence workers: position reports from a Redis Stream, through the engine, to promotion triggers.
+
+Several workers (one or more machines) share one consumer group on ``settings.geofence_stream``. Per batch:
+
+1. take entries: first those another worker left pending longer than ``geofence_claim_idle_ms`` (XAUTOCLAIM: that
+   worker died mid-batch), else new ones (XREADGROUP);
+2. :meth:`Engine.process`: presence in Redis, compare-and-set per subscriber; the transitions are committed to the
+   subscriber's outbox in the same script (a replayed report is older than the state and changes nothing);
+3. drain the outboxes of the batch's subscribers: each transition goes through the promotion rules in PostgreSQL
+   under its idempotency key (:func:`geofences.promotions.handle_transition`), then leaves the outbox;
+4. XACK. A worker killed anywhere in 1-4 leaves its entries pending; whoever claims them redoes what is missing, and
+   nothing fires twice.
+
+Promotion changes (create, edit, pause, delete) reach the index by polling ``promotions.updated_at``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import socket
+from collections import Counter
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import asyncpg
+import redis.asyncio as aioredis
+import structlog
+from redis.exceptions import ResponseError
+
+from geofences.config import hysteresis_from, index_from
+from geofences.engine import Engine
+from geofences.presence import PresenceStore
+from geofences.promotions import COLUMNS, FROM, add_counters, changed_fences, handle_transition, utcnow
+from geofences.transitions import Report, Transition
+from lbs.db import create_pool
+from lbs.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+SYNC_OVERLAP = timedelta(seconds=5)  # re-read recent changes: a slow transaction may commit an older updated_at
+Entry = tuple[bytes, dict[bytes, bytes]]
+
+
+def report_fields(report: Report) -> dict[str, str]:
+    """A report as a stream entry."""
+    return {
+        "msisdn": report.msisdn,
+        "lon": repr(report.lon),
+        "lat": repr(report.lat),
+        "acc": repr(report.accuracy_m),
+        "at": repr(report.at),
+    }
+
+
+def parse_entry(fields: dict[bytes, bytes]) -> Report | None:
+    """A stream entry as a report (None when malformed: acknowledged and dropped)."""
+    try:
+        return Report(
+            fields[b"msisdn"].decode(),
+            float(fields[b"lon"]),
+            float(fields[b"lat"]),
+            float(fields[b"acc"]),
+            float(fields[b"at"]),
+        )
+    except (KeyError, ValueError, UnicodeDecodeError):
+        return None
+
+
+async def publish(redis: aioredis.Redis, settings: Settings, reports: Sequence[Report]) -> None:
+    """Append position reports to the stream (one round trip)."""
+    async with redis.pipeline(transaction=False) as pipe:
+        for report in reports:
+            pipe.xadd(
+                settings.geofence_stream,
+                report_fields(report),  # type: ignore[arg-type]
+                maxlen=settings.geofence_stream_maxlen,
+                approximate=True,
+            )
+        await pipe.execute()
+
+
+class GeofenceWorker:
+    """One consumer of the position stream."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        pool: asyncpg.Pool[Any],
+        redis: aioredis.Redis,
+        consumer: str | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.settings = settings
+        self.pool = pool
+        self.redis = redis
+        self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
+        self.engine = Engine(index_from(settings), hysteresis_from(settings))
+        self.store = PresenceStore(redis, settings.retention_presence_s)
+        self.synced_until: datetime | None = None
+        self.next_sync = 0.0
+        self.handled = 0
+        self.clock = clock
+
+    async def ensure_group(self) -> None:
+        """Create the consumer group (and the stream) unless they exist."""
+        with contextlib.suppress(ResponseError):  # BUSYGROUP: it exists
+            await self.redis.xgroup_create(
+                self.settings.geofence_stream, self.settings.geofence_group, "0", mkstream=True
+            )
+
+    async def sync(self) -> None:
+        """Apply promotion changes to the index (all promotions the first time)."""
+        since = self.synced_until - SYNC_OVERLAP if self.synced_until else None
+        changes = await changed_fences(self.pool, since)
+        if self.synced_until is None:
+            self.engine.index.rebuild(changes.upsert)
+        else:
+            for fence in changes.upsert:
+                self.engine.index.upsert(fence)
+        for fence_id in changes.remove:
+            self.engine.index.remove(fence_id)
+        self.synced_until = changes.seen_until or self.synced_until
+
+    async def take(self, block_ms: int | None = None) -> list[Entry]:
+        """Entries abandoned by a dead worker first, else new ones."""
+        s = self.settings
+        claimed: Any = await self.redis.xautoclaim(
+            s.geofence_stream, s.geofence_group, self.consumer, s.geofence_claim_idle_ms, "0-0", count=s.geofence_batch
+        )
+        if claimed[1]:
+            return [(e[0], e[1]) for e in claimed[1] if e[1] is not None]
+        answer: Any = await self.redis.xreadgroup(
+            s.geofence_group,
+            self.consumer,
+            {s.geofence_stream: ">"},
+            count=s.geofence_batch,
+            block=s.geofence_block_ms if block_ms is None else block_ms,
+        )
+        return [(e[0], e[1]) for _, entries in answer for e in entries] if answer else []
+
+    async def handle(self, entries: list[Entry]) -> list[Transition]:
+        """Steps 2-4 of the module docstring for one batch; returns the transitions handled."""
+        reports = [r for r in (parse_entry(f) for _, f in entries) if r is not None]
+        inside: Counter[int] = Counter()
+        await self.engine.process(self.store, reports, inside)
+        handled = await self.drain(sorted({r.msisdn for r in reports}))
+        await add_counters(self.pool, {(fence_id, "positions"): n for fence_id, n in inside.items()})
+        if entries:
+            await self.redis.xack(self.settings.geofence_stream, self.settings.geofence_group, *[e[0] for e in entries])
+        return handled
+
+    async def drain(self, msisdns: Sequence[str]) -> list[Transition]:
+        """Act on the subscribers' committed transitions, then clear them."""
+        out: list[Transition] = []
+        for msisdn, transitions in (await self.store.pending(msisdns)).items():
+            for transition in transitions:
+                await self._trigger(transition)
+            await self.store.done(msisdn, len(transitions))
+            out += transitions
+        self.handled += len(out)
+        return out
+
+    async def _trigger(self, transition: Transition) -> None:
+        async with self.pool.acquire() as conn:
+            row = await conn.fetchrow(f"SELECT {COLUMNS} {FROM} WHERE p.id = $1", transition.fence_id)
+            if row is not None:
+                await handle_transition(conn, self.settings, row, transition, self.clock())
+
+    async def run_once(self, block_ms: int | None = None) -> int:
+        """Sync if due, take one batch and handle it; the number of entries taken."""
+        loop = asyncio.get_running_loop()
+        if loop.time() >= self.next_sync:
+            await self.sync()
+            self.next_sync = loop.time() + self.settings.geofence_sync_s
+        entries = await self.take(block_ms)
+        if entries:
+            await self.handle(entries)
+        return len(entries)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Until ``stop`` is set."""
+        await self.ensure_group()
+        while not stop.is_set():
+            try:
+                await self.run_once()
+            except (OSError, asyncpg.PostgresError, ResponseError) as exc:
+                log.warning("geofence worker batch failed; entries stay pending", error=str(exc))
+                await asyncio.sleep(1.0)
+
+
+async def _serve(settings: Settings) -> None:
+    pool = await create_pool(settings)
+    redis = aioredis.Redis.from_url(settings.redis_url)
+    stop = asyncio.Event()
+    worker = GeofenceWorker(settings, pool, redis)
+    log.info("geofence worker started", consumer=worker.consumer, stream=settings.geofence_stream)
+    try:
+        await worker.run(stop)
+    finally:
+        await redis.aclose()
+        await pool.close()
+
+
+def _cli(settings: Settings, args: argparse.Namespace) -> int:
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(settings))
+    return 0
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``lbs worker geofence``."""
+    worker = sub.add_parser("worker", help="background workers")
+    kinds = worker.add_subparsers(dest="worker_kind", required=True)
+    geofence = kinds.add_parser("geofence", help="consume position reports: fences, transitions, promotion triggers")
+    geofence.set_defaults(func=_cli)

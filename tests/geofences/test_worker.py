@@ -1,0 +1,160 @@
+"""Geofence workers on the real stream, Redis and PostgreSQL: a worker killed mid-batch loses nothing, and no
+trigger fires twice; promotion edits reach a running worker; the CLI hook."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import asyncpg
+import redis.asyncio as aioredis
+from aiohttp.test_utils import TestClient
+
+from geofences.geo import M_PER_DEG
+from geofences.presence import outbox_key
+from geofences.transitions import Report
+from geofences.worker import GeofenceWorker, parse_entry, publish, register, report_fields
+from lbs.consent.decision import Purpose
+from lbs.db import create_pool
+from lbs.settings import Settings
+from tests.geofences.test_promotions_api import GRAND_PLACE, NOW, auth, create, grant_to
+
+SUBSCRIBERS = [f"+3247000{i:04d}" for i in range(1, 6)]
+
+
+def walk(msisdn: str, t0: float) -> list[Report]:
+    """Outside, then twice inside the 150 m circle around the Grand-Place (exact positions)."""
+    far = GRAND_PLACE[1] + 500 / M_PER_DEG
+    return [
+        Report(msisdn, GRAND_PLACE[0], far, 0.0, t0),
+        Report(msisdn, GRAND_PLACE[0], GRAND_PLACE[1], 0.0, t0 + 60),
+        Report(msisdn, GRAND_PLACE[0], GRAND_PLACE[1] + 0.0002, 0.0, t0 + 120),
+    ]
+
+
+def worker_settings(settings: Settings, **changes: Any) -> Settings:
+    values = {"geofence_stream": "gf:test", "geofence_claim_idle_ms": 60_000, "geofence_block_ms": 10, **changes}
+    return settings.model_copy(update=values)
+
+
+async def test_killed_worker_loses_nothing_and_nothing_fires_twice(
+    client: TestClient,
+    keys: dict[str, str],
+    db: asyncpg.Connection[Any],
+    settings: Settings,
+    redis_client: aioredis.Redis,
+) -> None:
+    for msisdn in SUBSCRIBERS:
+        await grant_to(db, msisdn, Purpose.GEOFENCING, Purpose.MARKETING)
+    promo = await create(client, keys["promocity"])
+    s = worker_settings(settings)
+    pool = await create_pool(s)
+    try:
+        a = GeofenceWorker(s, pool, redis_client, "a", clock=lambda: NOW)
+        b = GeofenceWorker(
+            worker_settings(settings, geofence_claim_idle_ms=0), pool, redis_client, "b", clock=lambda: NOW
+        )
+        await a.ensure_group()
+        await a.sync()
+        await b.sync()
+        t0 = NOW.timestamp() - 600
+        await publish(redis_client, s, [r for m in SUBSCRIBERS[:3] for r in walk(m, t0)])
+        # worker a takes the batch, commits presence and transitions, and dies before acting on them
+        entries = await a.take()
+        assert len(entries) == 9
+        reports = [r for r in (parse_entry(f) for _, f in entries) if r is not None]
+        committed = await a.engine.process(a.store, reports)
+        assert len(committed) == 3 and await redis_client.llen(outbox_key(SUBSCRIBERS[0])) == 1
+        # more reports arrive; b claims a's pending entries first, then reads the new ones
+        await publish(redis_client, s, [r for m in SUBSCRIBERS[3:] for r in walk(m, t0)])
+        assert await b.run_once() == 9
+        assert b.handled == 3
+        assert await b.run_once() == 6
+        assert b.handled == 5
+        # a comes back and finishes what it had (the same transitions): the idempotency keys absorb them
+        for report in reports:
+            await a.drain([report.msisdn])
+        assert await b.run_once() == 0
+    finally:
+        await pool.close()
+    fired = await db.fetchval("SELECT count(*) FROM promotion_triggers WHERE outcome = 'fired'")
+    sent = await db.fetchval("SELECT count(*) FROM mt_messages")
+    assert fired == 5 and sent == 5
+    pending = await redis_client.xpending(s.geofence_stream, s.geofence_group)
+    assert pending["pending"] == 0
+    resp = await client.get(f"/v1/promotions/{promo['id']}/report", headers=auth(keys["promocity"]))
+    report = await resp.json()
+    assert report["fired"] == 5 and report["transitions"] == 5 and report["positions"] >= 10
+
+
+async def test_replayed_entries_after_a_crash_before_ack(
+    client: TestClient,
+    keys: dict[str, str],
+    db: asyncpg.Connection[Any],
+    settings: Settings,
+    redis_client: aioredis.Redis,
+) -> None:
+    await grant_to(db, SUBSCRIBERS[0], Purpose.GEOFENCING, Purpose.MARKETING)
+    await create(client, keys["promocity"])
+    s = worker_settings(settings)
+    pool = await create_pool(s)
+    try:
+        a = GeofenceWorker(s, pool, redis_client, "a", clock=lambda: NOW)
+        await a.ensure_group()
+        await a.sync()
+        await publish(redis_client, s, walk(SUBSCRIBERS[0], NOW.timestamp() - 600))
+        entries = await a.take()
+        reports = [r for r in (parse_entry(f) for _, f in entries) if r is not None]
+        await a.engine.process(a.store, reports)
+        await a.drain([SUBSCRIBERS[0]])  # acted on, then killed before XACK
+        b = GeofenceWorker(
+            worker_settings(settings, geofence_claim_idle_ms=0), pool, redis_client, "b", clock=lambda: NOW
+        )
+        await b.sync()
+        assert await b.run_once() == 3
+        assert b.handled == 0
+    finally:
+        await pool.close()
+    assert await db.fetchval("SELECT count(*) FROM mt_messages") == 1
+
+
+async def test_edits_reach_a_running_worker(
+    client: TestClient,
+    keys: dict[str, str],
+    db: asyncpg.Connection[Any],
+    settings: Settings,
+    redis_client: aioredis.Redis,
+) -> None:
+    s = worker_settings(settings)
+    pool = await create_pool(s)
+    try:
+        w = GeofenceWorker(s, pool, redis_client, "w")
+        await w.ensure_group()
+        await w.ensure_group()  # idempotent
+        await w.sync()
+        assert len(w.engine.index) == 0
+        promo = await create(client, keys["promocity"])
+        await w.sync()
+        assert promo["id"] in w.engine.index
+        await client.post(f"/v1/promotions/{promo['id']}/pause", headers=auth(keys["promocity"]))
+        await w.sync()
+        assert promo["id"] not in w.engine.index
+        await client.post(f"/v1/promotions/{promo['id']}/resume", headers=auth(keys["promocity"]))
+        await w.sync()
+        assert w.engine.index.hits(*GRAND_PLACE) == [promo["id"]]
+        await redis_client.xadd(s.geofence_stream, {"msisdn": "+32470000001", "lon": "x"})
+        assert await w.run_once(block_ms=10) == 1  # malformed: acknowledged and dropped
+        assert (await redis_client.xpending(s.geofence_stream, s.geofence_group))["pending"] == 0
+    finally:
+        await pool.close()
+
+
+def test_entry_codec_and_cli_hook() -> None:
+    report = Report("+32470000001", 4.35, 50.84, 12.5, 1764000000.25)
+    fields = {k.encode(): v.encode() for k, v in report_fields(report).items()}
+    assert parse_entry(fields) == report
+    assert parse_entry({b"msisdn": b"+1"}) is None
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["worker", "geofence"])
+    assert callable(args.func)
