@@ -13,6 +13,7 @@ from api import consent, system, v1
 from api.keys import (
     CONSENT_KEY,
     HTTP_SESSION_KEY,
+    LOCATION_KEY,
     MESSAGING_KEY,
     METRICS_KEY,
     MLP_CLIENT_KEY,
@@ -28,6 +29,7 @@ from lbs.consent.service import ConsentService
 from lbs.consent.sms import ConsentSms
 from lbs.db import create_pool
 from lbs.keywords import register_builtin
+from lbs.location import LocationService
 from lbs.messaging.core import MessagingCore
 from lbs.messaging.optout import OptOutSms
 from lbs.messaging.router import KeywordRouter, Mo
@@ -64,7 +66,7 @@ async def _http_session(app: web.Application) -> AsyncIterator[None]:
 
 def _register_keywords(app: web.Application, consent: ConsentService) -> None:
     settings, router = app[SETTINGS_KEY], app[ROUTER_KEY]
-    register_builtin(router, app[MLP_CLIENT_KEY])
+    register_builtin(router, app[LOCATION_KEY])
     consent_sms = ConsentSms(consent)
     consent_sms.register(router)
     OptOutSms(app[PG_POOL_KEY], settings.pseudonym_key, router.service_name, consent_sms.revoke_app).register(router)
@@ -74,6 +76,7 @@ async def _messaging(app: web.Application) -> AsyncIterator[None]:
     settings, pool, router, metrics = app[SETTINGS_KEY], app[PG_POOL_KEY], app[ROUTER_KEY], app[METRICS_KEY]
     consent = ConsentService(pool, settings)
     app[CONSENT_KEY] = consent
+    app[LOCATION_KEY] = LocationService(pool, consent, app[MLP_CLIENT_KEY])
     _register_keywords(app, consent)
 
     async def on_mo(mo: Mo) -> str | None:

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from lbs.apikeys import Principal
 from lbs.consent.service import ConsentService
+from lbs.location import LocationService
 from lbs.messaging.core import MessagingCore
 from lbs.metrics import Metrics
 from lbs.mlp import MlpClient
@@ -22,5 +23,6 @@ METRICS_KEY = web.AppKey("metrics", Metrics)
 MESSAGING_KEY = web.AppKey("messaging", MessagingCore)
 MLP_CLIENT_KEY = web.AppKey("mlp_client", MlpClient)
 CONSENT_KEY = web.AppKey("consent", ConsentService)
+LOCATION_KEY = web.AppKey("location", LocationService)
 
 PRINCIPAL_KEY = web.RequestKey("principal", Principal)

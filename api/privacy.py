@@ -1,9 +1,9 @@
 """``POST /v1/privacy/check``: the platform answers the LES's privacy checker before any disclosure.
 
-Internal endpoint: the caller presents ``Authorization: Bearer {settings.privacy_internal_key}``. Until the consent
-registry answers here, the decision is: allow when the requestor is the located subscriber (self-location: the
-request is itself the consent), allow when (msisdn, application) is in ``settings.privacy_test_grants`` (with its
-precision), deny otherwise.
+Internal endpoint: the caller presents ``Authorization: Bearer {settings.privacy_internal_key}``. The decision:
+allow when the requestor is the located subscriber (self-location: the request is itself the consent), allow when
+(msisdn, application) is in ``settings.privacy_test_grants`` (tests only; empty by default), else whatever the
+consent registry's ``decide`` says for that application and purpose.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from typing import Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from api.keys import SETTINGS_KEY
+from api.keys import CONSENT_KEY, SETTINGS_KEY
+from lbs.consent.decision import Purpose
 from lbs.errors import InvalidArgument, LbsError, Unauthenticated, UnsupportedMediaType
 from lbs.msisdn import to_e164
 from lbs.settings import Settings
@@ -39,12 +40,20 @@ class PrivacyCheckResponse(BaseModel):
 
     allowed: bool
     precision: Literal["exact", "coarse"] | None
-    reason: Literal["self_location", "test_allow_list", "no_grant"]
+    reason: str = Field(
+        description="self_location, test_allow_list, ALLOWED (a consent grant), or the refusal: CONSENT_REQUIRED, "
+        "CONSENT_REVOKED, CONSENT_EXPIRED, CONSENT_PAUSED."
+    )
     msisdn: str
+    application: str | None = None
+    grant_id: int | None = None
+
+
+PURPOSES = {"active": Purpose.ACTIVE_LOOKUP, "passive": Purpose.GEOFENCING, "marketing": Purpose.MARKETING}
 
 
 def decide(settings: Settings, query: PrivacyCheckRequest) -> PrivacyCheckResponse:
-    """The interim rule: self-location, then the test allow-list, else deny (pure)."""
+    """Before the registry: self-location, then the test allow-list, else deny (pure)."""
     msisdn = to_e164(query.msisdn)
     if query.requestor and _same(query.requestor, msisdn):
         return PrivacyCheckResponse(allowed=True, precision="exact", reason="self_location", msisdn=msisdn)
@@ -80,11 +89,27 @@ async def _parse(request: web.Request) -> PrivacyCheckRequest:
 
 
 async def privacy_check(request: web.Request) -> web.Response:
-    """``POST /v1/privacy/check``."""
+    """``POST /v1/privacy/check``: self-location and the test allow-list first, then the consent registry.
+
+    The application is the MLP ``serviceid`` the platform sent (one LES account serves every application);
+    without one, the MLP client id. The purpose follows the request: SLIR active, TLRR passive.
+    """
     settings = request.app[SETTINGS_KEY]
     _authorise(request, settings)
     query = await _parse(request)
-    return web.json_response(decide(settings, query).model_dump())
+    answer = decide(settings, query)
+    if not answer.allowed:
+        application = (query.service_id or query.application).upper()
+        decision = await request.app[CONSENT_KEY].check(answer.msisdn, application, PURPOSES[query.purpose])
+        answer = PrivacyCheckResponse(
+            allowed=decision.allowed,
+            precision=decision.precision.value if decision.precision else None,
+            reason=decision.reason.value,
+            msisdn=answer.msisdn,
+            application=application,
+            grant_id=decision.grant_id,
+        )
+    return web.json_response(answer.model_dump())
 
 
 def setup_privacy_routes(app: web.Application) -> None:

@@ -1,4 +1,4 @@
-"""Built-in SMS keywords of the walking skeleton: PING (liveness) and WHERE (your own position)."""
+"""Built-in SMS keywords: PING (liveness) and WHERE / OU / WAAR (your own position)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ class PositionLike(Protocol):
     def accuracy_m(self) -> float: ...
 
 
-class Locator(Protocol):
-    async def locate(self, msisdn: str, *, requestor: str | None = None) -> PositionLike: ...
+class SelfLocator(Protocol):
+    async def locate_self(self, msisdn: str, request_id: str, mo_id: str) -> PositionLike: ...
 
 
 def format_position(pos: PositionLike) -> str:
@@ -31,12 +31,12 @@ async def ping(mo: Mo, command: Command) -> str:
     return "PONG"
 
 
-def where_handler(locator: Locator) -> Handler:
-    """WHERE: locate the sender for the sender. Asking for one's own position is itself the consent."""
+def where_handler(locator: SelfLocator) -> Handler:
+    """WHERE: locate the sender for the sender. Asking for one's own position is itself the consent (audited)."""
 
     async def where(mo: Mo, command: Command) -> str:
         try:
-            pos = await locator.locate(mo.source, requestor=mo.source)
+            pos = await locator.locate_self(mo.source, request_id=f"{mo.message_id}:where", mo_id=mo.message_id)
         except Exception as exc:  # any location failure becomes an apology, never a silent drop
             reason = getattr(exc, "message", None) or type(exc).__name__
             return f"Sorry, we could not locate you right now ({reason}). Please try again later."
@@ -45,7 +45,7 @@ def where_handler(locator: Locator) -> Handler:
     return where
 
 
-def register_builtin(router: KeywordRouter, locator: Locator) -> None:
+def register_builtin(router: KeywordRouter, locator: SelfLocator) -> None:
     """Add PING and WHERE (with French and Dutch aliases) to ``router``."""
     router.add("PING", ping, help="liveness check")
     router.add("WHERE", where_handler(locator), help="your position", aliases={"OU": "fr", "WAAR": "nl"})

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import aiohttp
@@ -52,20 +53,32 @@ class MlpClient:
 
     # --- public API ----------------------------------------------------------------------------------------------
 
-    async def locate(self, msisdn: str, *, requestor: str | None = None, qos: Qos | None = None) -> Position:
-        """The subscriber's position, or a :class:`LocationError` subclass carrying the MLP result code."""
-        results = await self.locate_many([msisdn], requestor=requestor, qos=qos)
+    async def locate(
+        self, msisdn: str, *, requestor: str | None = None, qos: Qos | None = None, service: str | None = None
+    ) -> Position:
+        """The subscriber's position, or a :class:`LocationError` subclass carrying the MLP result code.
+
+        ``service`` goes out as the MLP ``serviceid``: the application on whose behalf the platform asks, which
+        the LES's privacy check needs (one LES account serves every application of the platform).
+        """
+        results = await self.locate_many([msisdn], requestor=requestor, qos=qos, service=service)
         outcome = results[msisdn]
         if isinstance(outcome, LocationError):
             raise outcome
         return outcome
 
     async def locate_many(
-        self, msisdns: Sequence[str], *, requestor: str | None = None, qos: Qos | None = None
+        self,
+        msisdns: Sequence[str],
+        *,
+        requestor: str | None = None,
+        qos: Qos | None = None,
+        service: str | None = None,
     ) -> dict[str, Position | LocationError]:
         """Locate several subscribers in one SLIR; each gets a position or its own error."""
         started = time.perf_counter()
-        body = build_slir(self._creds, [wire_msisdn(m) for m in msisdns], requestor=_opt(requestor), qos=qos or Qos())
+        creds = self._for(service)
+        body = build_slir(creds, [wire_msisdn(m) for m in msisdns], requestor=_opt(requestor), qos=qos or Qos())
         try:
             answer = await self._exchange(body, idempotent=True)
             results = self._slia_results(answer, msisdns)
@@ -89,7 +102,7 @@ class MlpClient:
         )
         return self._req_id(await self._exchange(body, idempotent=False))
 
-    async def start_reports(self, request: ReportRequest) -> str:
+    async def start_reports(self, request: ReportRequest, *, service: str | None = None) -> str:
         """Start triggered location reporting (TLRR); returns the LES's req_id. Reports are pushed to us."""
         wire = ReportRequest(
             msisdns=tuple(wire_msisdn(m) for m in request.msisdns),
@@ -105,7 +118,8 @@ class MlpClient:
             requestor=_opt(request.requestor),
             qos=request.qos,
         )
-        return self._req_id(await self._exchange(build_tlrr(self._creds, wire, self.settings.mlp_push_url), False))
+        tlrr = build_tlrr(self._for(service), wire, self.settings.mlp_push_url)
+        return self._req_id(await self._exchange(tlrr, False))
 
     async def stop_reports(self, req_id: str) -> None:
         """Stop triggered reporting ``req_id`` (TLRSR)."""
@@ -114,6 +128,9 @@ class MlpClient:
             raise error_for(answer.result, answer.add_info)
 
     # --- internals -----------------------------------------------------------------------------------------------
+
+    def _for(self, service: str | None) -> Credentials:
+        return self._creds if service is None else replace(self._creds, serviceid=service)
 
     def _req_id(self, answer: ServiceAnswer) -> str:
         if answer.result != ResultCode.OK or not answer.req_id:

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
+import asyncpg
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from api.keys import SETTINGS_KEY
+from api.keys import CONSENT_KEY, SETTINGS_KEY
 from api.middleware import error_middleware
 from api.privacy import OPENAPI_PATHS, setup_privacy_routes
+from lbs.consent.service import ConsentService
+from lbs.db import create_pool
 from lbs.mlp import MlpClient, PositioningNotAllowed, ResultCode
 from lbs.mlp.errors import LesSystemFailure
 from lbs.settings import Settings
@@ -29,14 +33,18 @@ KEY = "test-internal-key"
 
 
 @pytest.fixture
-async def privacy_server() -> AsyncIterator[TestServer]:
+async def privacy_server(settings: Settings, db: asyncpg.Connection[Any]) -> AsyncIterator[TestServer]:
+    """The privacy endpoint with the consent registry behind it, on the test database."""
     app = web.Application(middlewares=[error_middleware])
     app[SETTINGS_KEY] = make_settings(privacy_internal_key=KEY)
+    pool = await create_pool(settings)
+    app[CONSENT_KEY] = ConsentService(pool, settings)
     setup_privacy_routes(app)
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     yield server
     await server.close()
+    await pool.close()
 
 
 async def check(http: aiohttp.ClientSession, server: TestServer, body: object, key: str = KEY) -> tuple[int, dict]:
@@ -48,7 +56,14 @@ async def check(http: aiohttp.ClientSession, server: TestServer, body: object, k
 async def test_self_location_is_allowed(http: aiohttp.ClientSession, privacy_server: TestServer) -> None:
     status, body = await check(http, privacy_server, {"msisdn": DENIED, "application": "x", "requestor": "32470000003"})
     assert status == 200
-    assert body == {"allowed": True, "precision": "exact", "reason": "self_location", "msisdn": DENIED}
+    assert body == {
+        "allowed": True,
+        "precision": "exact",
+        "reason": "self_location",
+        "msisdn": DENIED,
+        "application": None,
+        "grant_id": None,
+    }
 
 
 @pytest.mark.parametrize(
