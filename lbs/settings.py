@@ -152,7 +152,9 @@ class Settings(BaseSettings):
     les_tlrep_batch: int = Field(500, description="Positions per pushed tlrep document.")
     les_push_timeout_s: float = Field(5.0, description="Timeout of one report push from the LES emulator.")
     les_privacy_cache_s: float = Field(
-        30.0, description="How long the LES reuses a privacy decision from the platform (0: ask every time)."
+        0.0,
+        description="How long the LES reuses a privacy decision from the platform (0: ask every time, so a "
+        "revocation takes effect before the next disclosure; a cache delays it by up to this long).",
     )
     les_coord_format: str = Field("DMS", description="How the LES writes coordinates: DMS (spec examples) or DECIMAL.")
     mlp_serviceid: str = Field("", description="MLP serviceid the platform presents to the LES (empty: none).")
