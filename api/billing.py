@@ -6,7 +6,7 @@ balance, contracts, fees and statements; another provider's resource answers 404
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import date
 from typing import Any, Literal, cast
@@ -24,10 +24,26 @@ from lbs.billing import fees as fee_store
 from lbs.billing import plans as plan_store
 from lbs.billing import prepaid
 from lbs.billing.events import list_cdrs
-from lbs.billing.rating import Account, ChargingPoint, EventRate, EventType, RatePlan, Tier, parse_period
+from lbs.billing.rating import (
+    Account,
+    ChargingPoint,
+    EventRate,
+    EventType,
+    FeeSchedule,
+    RatePlan,
+    Tier,
+    parse_period,
+)
 from lbs.billing.render import to_csv, to_html
 from lbs.billing.revenue import revenue
-from lbs.billing.statements import build_statement, close_month, closed_months, get_statement, list_statements
+from lbs.billing.statements import (
+    Statement,
+    build_statement,
+    close_month,
+    closed_months,
+    get_statement,
+    list_statements,
+)
 from lbs.errors import InvalidArgument, NotFound
 
 PREFIX = "/v1/billing"
@@ -94,7 +110,7 @@ async def _conn(request: web.Request) -> AsyncIterator[asyncpg.Connection[Any]]:
         yield cast("asyncpg.Connection[Any]", proxy)
 
 
-def _schedule(request: web.Request) -> Any:
+def _schedule(request: web.Request) -> FeeSchedule:
     return fee_store.schedule_from(request.app[SETTINGS_KEY])
 
 
@@ -262,7 +278,7 @@ async def statements(request: web.Request) -> web.Response:
     return web.json_response({"statements": found})
 
 
-async def _statement(request: web.Request) -> Any:
+async def _statement(request: web.Request) -> Statement:
     own = _own(await require(request, "operator", "provider"))
     async with _conn(request) as conn:
         return await get_statement(conn, int(request.match_info["statement_id"]), own)
@@ -326,7 +342,9 @@ async def revenue_view(request: web.Request) -> web.Response:
         return web.json_response(await revenue(conn, period, _schedule(request)))
 
 
-ROUTES: list[tuple[str, str, Any]] = [
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+ROUTES: list[tuple[str, str, Handler]] = [
     ("POST", "/plans", create_plan),
     ("GET", "/plans", list_plans),
     ("GET", "/plans/{code}", get_plan),
