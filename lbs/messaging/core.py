@@ -250,7 +250,9 @@ class MessagingCore:
         self._wake.set()  # committed now: the dispatcher can see the reply
 
     async def _mo_recovery_loop(self) -> None:
+        """Every 30 s: MOs whose handler died, and MTs left 'sending' by a dead worker, are taken up again."""
         while True:
+            await outbox.requeue_stuck(self.pool, STUCK_SENDING, self.clock())
             rows = await self.pool.fetch(
                 "SELECT * FROM mo_messages WHERE status = 'received' AND received_at < $1 ORDER BY id LIMIT 100",
                 self.clock() - MO_RETRY_AFTER,
@@ -285,7 +287,11 @@ class MessagingCore:
 
     async def _dispatch_loop(self) -> None:
         await outbox.requeue_stuck(self.pool, STUCK_SENDING, self.clock())
+        was_bound = False
         while True:
+            if was_bound and not self.bound:
+                self._bind_lost()
+            was_bound = self.bound
             free = self.settings.smpp_window - self.broker.outstanding
             if not self.bound or free <= 0:
                 await asyncio.sleep(0.01)
@@ -300,6 +306,14 @@ class MessagingCore:
                 continue
             for row in rows:
                 await self._submit(row)
+
+    def _bind_lost(self) -> None:
+        """Submits in flight when the bind dropped will get no answer: free their slots and send them again."""
+        for log_id in self.broker.outstanding_ids():
+            mt_id = mt_id_of(log_id)
+            if mt_id is not None:
+                self._results.put_nowait(("defer", mt_id, "bind lost before the SMSC answered"))
+        self.broker.release_all()
 
     async def _submit(self, row: asyncpg.Record) -> None:
         if row["message_class"] == "marketing":  # the STOP list is checked again at dispatch

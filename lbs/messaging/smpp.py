@@ -135,6 +135,9 @@ class WindowedBroker(AbstractBroker):  # type: ignore[misc]
         for log_id in list(self._outstanding):
             self.release(log_id)
 
+    def outstanding_ids(self) -> list[str]:
+        return list(self._outstanding)
+
     @property
     def outstanding(self) -> int:
         return len(self._outstanding)
