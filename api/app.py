@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import aiohttp
+import asyncpg
 import redis.asyncio as aioredis
 import structlog
 from aiohttp import web
@@ -25,6 +29,7 @@ from api.middleware import error_middleware, metrics_middleware
 from api.openapi import OPENAPI_FRAGMENTS_KEY
 from api.privacy import OPENAPI_PATHS as PRIVACY_PATHS
 from api.privacy import setup_privacy_routes
+from lbs.consent.privacy_ops import run_retention
 from lbs.consent.service import ConsentService
 from lbs.consent.sms import ConsentSms
 from lbs.db import create_pool
@@ -99,6 +104,26 @@ async def _messaging(app: web.Application) -> AsyncIterator[None]:
     await core.stop()
 
 
+async def _retention(app: web.Application) -> AsyncIterator[None]:
+    """Forget what is past its retention, every ``retention_interval_s``."""
+    settings, pool = app[SETTINGS_KEY], app[PG_POOL_KEY]
+
+    async def loop() -> None:
+        while True:
+            await asyncio.sleep(settings.retention_interval_s)
+            try:
+                touched = await run_retention(pool, settings, datetime.now(UTC))
+                log.info("retention", **touched)
+            except (OSError, asyncpg.PostgresError):
+                log.exception("retention run failed; next try in one interval")
+
+    task = asyncio.create_task(loop(), name="retention")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 def create_app(settings: Settings | None = None) -> web.Application:
     """Build the platform app. No I/O here: every resource opens in its ``cleanup_ctx`` when the app starts."""
     settings = settings or Settings()
@@ -107,7 +132,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app[METRICS_KEY] = Metrics()
     app[ROUTER_KEY] = KeywordRouter(service_name="LBS " + settings.short_code)
     app[OPENAPI_FRAGMENTS_KEY] = [PRIVACY_PATHS, consent.OPENAPI_PATHS]
-    app.cleanup_ctx.extend([_postgres, _redis, _http_session, _messaging])
+    app.cleanup_ctx.extend([_postgres, _redis, _http_session, _messaging, _retention])
     app.add_routes(system.routes)
     app.add_routes(v1.routes)
     app.add_routes(consent.routes)

@@ -29,6 +29,24 @@ def _serve(settings: Settings) -> int:
     return 0
 
 
+def _worker_messaging(settings: Settings) -> int:
+    """The platform without its HTTP listener: its own SMPP bind, MO handling and MT dispatch."""
+    from api.app import create_app
+    from lbs.demo import serve_forever
+
+    async def main() -> None:
+        runner = web.AppRunner(create_app(settings))
+        await runner.setup()  # runs every cleanup_ctx: pool, Redis, bind, dispatcher
+        print(f"messaging worker bound as {settings.smpp_system_id} to {settings.smsc_host}:{settings.smsc_port}")
+        try:
+            await serve_forever()
+        finally:
+            await runner.cleanup()
+
+    asyncio.run(main())
+    return 0
+
+
 def _les(settings: Settings) -> int:
     from les_simulator.les.app import create_les_app
 
@@ -144,6 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("smsc", help="run the SMSC emulator (SMPP) and its control API")
     demo = sub.add_parser("demo", help="start everything in one process and play the live scenario")
     demo.add_argument("--once", action="store_true", help="exit after the scenario (0 = it worked)")
+    worker = sub.add_parser("worker", help="background workers")
+    worker_sub = worker.add_subparsers(dest="worker", required=True)
+    worker_sub.add_parser("messaging", help="SMPP bind, MO handling and MT dispatch, without the HTTP API")
     sub.add_parser("demo-data", help="load the demo providers, applications, short code and subscribers")
     db = sub.add_parser("db", help="database schema (alembic)")
     db.add_argument("action", choices=["upgrade", "downgrade", "check"])
@@ -169,6 +190,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return int(args.func(settings, args))
         if args.command == "serve":
             return _serve(settings)
+        if args.command == "worker" and args.worker == "messaging":
+            return _worker_messaging(settings)
         if args.command == "les":
             return _les(settings)
         if args.command == "smsc":
