@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeAlias
+from typing import Any, NoReturn, TypeAlias
 
 import asyncpg
 
@@ -184,8 +184,12 @@ async def _hold(conn: Conn, provider_id: int, amount: int, now: datetime) -> Non
         amount,
         now,
     )
-    if held:
-        return
+    if not held:
+        await _refuse(conn, provider_id, amount, now)
+
+
+async def _refuse(conn: Conn, provider_id: int, amount: int, now: datetime) -> NoReturn:
+    """Raise the 402 that explains why the balance cannot pay ``amount``."""
     row = await conn.fetchrow(
         f"SELECT {_BALANCE_COLUMNS} FROM billing_balances WHERE provider_id = $1",  # noqa: S608
         provider_id,
@@ -313,24 +317,37 @@ async def held_amount(conn: Conn, idempotency_key: str) -> int | None:
 
 
 async def charge(conn: Conn, provider_id: int, key: str, amount: int, currency: str, cdr_id: int) -> None:
-    """Debit ``amount`` for the CDR ``cdr_id``: commit the held reservation of ``key``, or hold and commit now.
+    """Debit ``amount`` for the CDR ``cdr_id``: commit the held reservation of ``key``, or debit directly.
 
     Must run inside the transaction that writes the CDR. Raises 402 errors when there is no hold and the
     balance cannot pay (the caller's transaction then rolls back: nothing is billed, nothing recorded).
     """
-    found = await _reservation(conn, key, for_update=True)
-    if found is None or found.status != "held":
-        await _hold(conn, provider_id, amount, datetime.now(UTC))
-    else:
-        await conn.execute(
-            "UPDATE billing_reservations SET status = 'committed', settled_at = now() WHERE idempotency_key = $1", key
-        )
-    after = await conn.fetchval(
-        "UPDATE billing_balances SET credits_minor = credits_minor - $2, reserved_minor = reserved_minor - $2,"
-        " updated_at = now() WHERE provider_id = $1 RETURNING credits_minor",
-        provider_id,
-        amount,
+    # Atomic: a concurrent release() of the same key either wins (no row here: debit directly) or waits.
+    held = await conn.fetchval(
+        "UPDATE billing_reservations SET status = 'committed', settled_at = now()"
+        " WHERE idempotency_key = $1 AND status = 'held' RETURNING amount_minor",
+        key,
     )
+    if held is not None:
+        after = await conn.fetchval(
+            "UPDATE billing_balances SET credits_minor = credits_minor - $2, reserved_minor = reserved_minor - $3,"
+            " updated_at = now() WHERE provider_id = $1 RETURNING credits_minor",
+            provider_id,
+            amount,
+            held,
+        )
+    else:
+        now = datetime.now(UTC)
+        after = await conn.fetchval(
+            "UPDATE billing_balances SET credits_minor = credits_minor - $2, updated_at = now() WHERE provider_id = $1"
+            " AND credits_minor - reserved_minor >= $2 AND (expires_at IS NULL OR expires_at > $3)"
+            " RETURNING credits_minor",
+            provider_id,
+            amount,
+            now,
+        )
+        if after is None:
+            await _refuse(conn, provider_id, amount, now)
     if amount:
         await conn.execute(
             "INSERT INTO billing_ledger (provider_id, kind, amount_minor, balance_after_minor, currency, cdr_id)"
