@@ -9,9 +9,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import date
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
-import asyncpg
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
@@ -23,7 +22,7 @@ from lbs.apikeys import Principal
 from lbs.billing import fees as fee_store
 from lbs.billing import plans as plan_store
 from lbs.billing import prepaid
-from lbs.billing.events import list_cdrs
+from lbs.billing.events import Conn, list_cdrs
 from lbs.billing.rating import (
     Account,
     ChargingPoint,
@@ -105,9 +104,9 @@ class TopUpIn(BaseModel):
 
 
 @asynccontextmanager
-async def _conn(request: web.Request) -> AsyncIterator[asyncpg.Connection[Any]]:
-    async with request.app[PG_POOL_KEY].acquire() as proxy:
-        yield cast("asyncpg.Connection[Any]", proxy)
+async def _conn(request: web.Request) -> AsyncIterator[Conn]:
+    async with request.app[PG_POOL_KEY].acquire() as conn:
+        yield conn
 
 
 def _schedule(request: web.Request) -> FeeSchedule:

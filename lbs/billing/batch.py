@@ -33,7 +33,8 @@ from lbs.billing.plans import Tariff, tariff_for
 from lbs.billing.rating import EventType
 from lbs.errors import NotFound
 
-Conn: TypeAlias = "asyncpg.Connection[Any]"
+# A plain connection or one from a pool: both work, inside or outside a transaction.
+Conn: TypeAlias = "asyncpg.Connection[Any] | asyncpg.pool.PoolConnectionProxy[Any]"
 
 # Postgres types of CDR_COLUMNS, in order, for the unnest() bulk insert.
 _CDR_TYPES = (

@@ -30,7 +30,8 @@ from lbs.billing.rating import (
 )
 from lbs.errors import InvalidArgument, NotFound
 
-Conn: TypeAlias = "asyncpg.Connection[Any]"
+# A plain connection or one from a pool: both work, inside or outside a transaction.
+Conn: TypeAlias = "asyncpg.Connection[Any] | asyncpg.pool.PoolConnectionProxy[Any]"
 
 # Shared by every record() (advisory, shared mode) and taken exclusively by close_month(), so no CDR can land in
 # a month while that month's statements are being written.

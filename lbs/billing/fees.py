@@ -16,7 +16,8 @@ from lbs.billing.rating import FeeSchedule, period_label
 from lbs.errors import InvalidArgument, NotFound
 from lbs.settings import Settings
 
-Conn: TypeAlias = "asyncpg.Connection[Any]"
+# A plain connection or one from a pool: both work, inside or outside a transaction.
+Conn: TypeAlias = "asyncpg.Connection[Any] | asyncpg.pool.PoolConnectionProxy[Any]"
 
 FEE_KINDS = ("setup", "oadc", "other")
 MAX_FEE_MINOR = 10_000_000  # 100,000.00: larger one-off charges are a contract matter, not an API call

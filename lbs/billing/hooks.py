@@ -27,7 +27,8 @@ from lbs.settings import Settings
 
 log = structlog.get_logger(__name__)
 
-Conn: TypeAlias = "asyncpg.Connection[Any]"
+# A plain connection or one from a pool: both work, inside or outside a transaction.
+Conn: TypeAlias = "asyncpg.Connection[Any] | asyncpg.pool.PoolConnectionProxy[Any]"
 
 
 class HasListeners(Protocol):

@@ -25,7 +25,8 @@ from lbs.billing.rating import (
 )
 from lbs.errors import Conflict, InvalidArgument, NotFound
 
-Conn: TypeAlias = "asyncpg.Connection[Any]"
+# A plain connection or one from a pool: both work, inside or outside a transaction.
+Conn: TypeAlias = "asyncpg.Connection[Any] | asyncpg.pool.PoolConnectionProxy[Any]"
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,8 @@ from lbs.billing.plans import tariff_for
 from lbs.billing.rating import Account, EventType, format_minor, period_of, price_of_unit
 from lbs.errors import InvalidArgument, NotFound
 
-Conn: TypeAlias = "asyncpg.Connection[Any]"
+# A plain connection or one from a pool: both work, inside or outside a transaction.
+Conn: TypeAlias = "asyncpg.Connection[Any] | asyncpg.pool.PoolConnectionProxy[Any]"
 
 MAX_TOPUP_MINOR = 10_000_000  # 100,000.00 in one top-up: more is a typo or needs a contract, not a card
 KEY_MAX_LEN = 200

@@ -15,7 +15,8 @@ import asyncpg
 from lbs.billing.rating import FeeSchedule, period_label
 from lbs.billing.statements import _billable_providers, fee_lines
 
-Conn: TypeAlias = "asyncpg.Connection[Any]"
+# A plain connection or one from a pool: both work, inside or outside a transaction.
+Conn: TypeAlias = "asyncpg.Connection[Any] | asyncpg.pool.PoolConnectionProxy[Any]"
 
 NO_SHORT_CODE = "none"
 

@@ -31,7 +31,8 @@ from lbs.billing.rating import (
 )
 from lbs.errors import InvalidArgument, NotFound
 
-Conn: TypeAlias = "asyncpg.Connection[Any]"
+# A plain connection or one from a pool: both work, inside or outside a transaction.
+Conn: TypeAlias = "asyncpg.Connection[Any] | asyncpg.pool.PoolConnectionProxy[Any]"
 
 TOTAL_COLUMNS = ("usage_minor", "fees_minor", "share_minor", "total_minor", "prepaid_minor", "due_minor")
 
