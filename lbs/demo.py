@@ -6,21 +6,14 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable
-from typing import Any
 
-import aiohttp
 from aiohttp import web
 
 from lbs.settings import Settings
 
 Stop = Callable[[], Awaitable[None]]
 Out = Callable[[str], None]
-
-DEMO_HANDSET = "+32470000001"
-# How long one scenario step may wait for its SMS before the demo calls it failed.
-STEP_TIMEOUT_S = 15.0
 
 
 async def _run_site(app: web.Application, host: str, port: int) -> Stop:
@@ -80,70 +73,23 @@ async def start_all(settings: Settings) -> tuple[web.Application, Stop]:
     return app, stop
 
 
-class Scenario:
-    """Drives handsets through the SMSC emulator's control API and reads what they receive."""
-
-    def __init__(self, settings: Settings, session: aiohttp.ClientSession, out: Out) -> None:
-        self.settings = settings
-        self.session = session
-        self.out = out
-        self.smsc = f"http://{settings.smsc_host}:{settings.smsc_control_port}"
-
-    async def inbox(self, msisdn: str) -> list[dict[str, Any]]:
-        async with self.session.get(f"{self.smsc}/sim/handsets/{msisdn}/inbox") as resp:
-            resp.raise_for_status()
-            data = await resp.json()
-        return list(data["messages"] if isinstance(data, dict) else data)
-
-    async def text(self, msisdn: str, body: str, expect: Callable[[str], bool]) -> tuple[str, float]:
-        """Send ``body`` from ``msisdn`` to the short code; wait for a reply that satisfies ``expect``."""
-        seen = len(await self.inbox(msisdn))
-        started = time.perf_counter()
-        payload = {"from": msisdn, "to": self.settings.short_code, "text": body}
-        async with self.session.post(f"{self.smsc}/sim/mo", json=payload) as resp:
-            if resp.status >= 300:
-                raise RuntimeError(f"SMSC refused the MO: {resp.status} {await resp.text()}")
-        deadline = started + STEP_TIMEOUT_S
-        while time.perf_counter() < deadline:
-            for msg in (await self.inbox(msisdn))[seen:]:
-                if expect(msg["text"]):
-                    return msg["text"], (time.perf_counter() - started) * 1000
-            await asyncio.sleep(0.02)
-        raise TimeoutError(f"no matching reply to {body!r} within {STEP_TIMEOUT_S:.0f} s")
-
-    async def step(self, title: str, msisdn: str, body: str, expect: Callable[[str], bool]) -> None:
-        self.out(f"\n> {title}")
-        self.out(f"  handset {msisdn} texts {body!r} to {self.settings.short_code}")
-        reply, ms = await self.text(msisdn, body, expect)
-        self.out(f"  handset receives {reply!r}  ({ms:.0f} ms)")
-
-    async def true_position(self, msisdn: str) -> dict[str, Any]:
-        base = f"http://{self.settings.les_host}:{self.settings.les_port}"
-        async with self.session.get(f"{base}/sim/subscribers/{msisdn}/position") as resp:
-            resp.raise_for_status()
-            return dict(await resp.json())
-
-
 async def play_scenario(settings: Settings, out: Out = print) -> bool:
-    """Play every step; print what happens in plain words. True when all of them worked."""
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
-        s = Scenario(settings, session, out)
-        try:
-            await s.step("1. Is the platform alive? (SMS in over SMPP, reply out)", DEMO_HANDSET, "PING", "PONG".__eq__)
-            truth = await s.true_position(DEMO_HANDSET)
-            out(
-                "\n> 2. Where am I? The platform asks the LES over MLP, then answers by SMS"
-                f"\n  (the LES emulator knows the handset is really at {truth['lat']:.5f}, {truth['lon']:.5f})"
-            )
-            reply, ms = await s.text(DEMO_HANDSET, "WHERE", lambda t: t.startswith(("You are near", "Sorry")))
-            out(f"  handset {DEMO_HANDSET} texts 'WHERE' -> receives {reply!r}  ({ms:.0f} ms)")
-            if not reply.startswith("You are near"):
-                raise RuntimeError("the platform could not locate the handset")
-        except Exception as exc:
-            out(f"\nDEMO FAILED: {exc}")
-            return False
-    out("\nDemo scenario: all steps passed.")
-    return True
+    """Play every step of the live scenario (``lbs.scenario``); True when all of them worked."""
+    from lbs.scenario import play
+
+    return await play(settings, out)
+
+
+async def _load_demo_data(settings: Settings) -> None:
+    import asyncpg
+
+    from lbs.demo_data import load
+
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        await load(conn, settings)
+    finally:
+        await conn.close()
 
 
 async def serve_forever() -> None:
@@ -158,6 +104,7 @@ async def run_demo(settings: Settings, *, once: bool) -> int:
         f"platform API {settings.api_host}:{settings.api_port}"
     )
     try:
+        await _load_demo_data(settings)
         _, stop = await start_all(settings)
     except OSError as exc:
         print(f"DEMO FAILED: could not start a service: {exc}")

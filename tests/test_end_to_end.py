@@ -12,7 +12,9 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
-from lbs.demo import DEMO_HANDSET, Scenario, play_scenario, start_all, start_platform, start_smsc
+from lbs.demo import play_scenario, start_all, start_platform, start_smsc
+from lbs.demo_data import load
+from lbs.scenario import DEMO_HANDSET, Scenario
 from lbs.settings import Settings
 
 
@@ -20,6 +22,7 @@ from lbs.settings import Settings
 async def running(
     settings: Settings, db: asyncpg.Connection[Any], redis_client: aioredis.Redis
 ) -> AsyncIterator[Settings]:
+    await load(db, settings)
     _, stop = await start_all(settings)
     try:
         yield settings

@@ -1,0 +1,159 @@
+"""The live scenario of ``make run`` / ``lbs demo --once``: each step drives the real emulators and says, in plain
+words, what the platform did. A step raises when what it shows did not happen."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiohttp
+import asyncpg
+
+from lbs.apikeys import create_key
+from lbs.settings import Settings
+
+Out = Callable[[str], None]
+
+DEMO_HANDSET = "+32470000001"
+CONSENT_HANDSET = "+32470000002"
+# How long one scenario step may wait for its SMS before the demo calls it failed.
+STEP_TIMEOUT_S = 15.0
+
+
+class Scenario:
+    """Drives handsets through the SMSC emulator's control API and the platform's REST API."""
+
+    def __init__(self, settings: Settings, session: aiohttp.ClientSession, out: Out) -> None:
+        self.settings = settings
+        self.session = session
+        self.out = out
+        self.smsc = f"http://{settings.smsc_host}:{settings.smsc_control_port}"
+        self.api = f"http://{settings.api_host}:{settings.api_port}"
+        self.les = f"http://{settings.les_host}:{settings.les_port}"
+
+    async def inbox(self, msisdn: str) -> list[dict[str, Any]]:
+        async with self.session.get(f"{self.smsc}/sim/handsets/{msisdn}/inbox") as resp:
+            resp.raise_for_status()
+            data = await resp.json()
+        return list(data["messages"] if isinstance(data, dict) else data)
+
+    async def wait_sms(self, msisdn: str, seen: int, expect: Callable[[str], bool], started: float) -> str:
+        deadline = started + STEP_TIMEOUT_S
+        while time.perf_counter() < deadline:
+            for msg in (await self.inbox(msisdn))[seen:]:
+                if expect(msg["text"]):
+                    return str(msg["text"])
+            await asyncio.sleep(0.02)
+        raise TimeoutError(f"{msisdn} received no matching SMS within {STEP_TIMEOUT_S:.0f} s")
+
+    async def text(self, msisdn: str, body: str, expect: Callable[[str], bool]) -> tuple[str, float]:
+        """Send ``body`` from ``msisdn`` to the short code; wait for a reply that satisfies ``expect``."""
+        seen = len(await self.inbox(msisdn))
+        started = time.perf_counter()
+        payload = {"from": msisdn, "to": self.settings.short_code, "text": body}
+        async with self.session.post(f"{self.smsc}/sim/mo", json=payload) as resp:
+            if resp.status >= 300:
+                raise RuntimeError(f"SMSC refused the MO: {resp.status} {await resp.text()}")
+        reply = await self.wait_sms(msisdn, seen, expect, started)
+        return reply, (time.perf_counter() - started) * 1000
+
+    async def say(self, msisdn: str, body: str, expect: Callable[[str], bool]) -> str:
+        """Text and print the exchange."""
+        reply, ms = await self.text(msisdn, body, expect)
+        self.out(f"  handset {msisdn} texts {body!r} -> receives {reply!r}  ({ms:.0f} ms)")
+        return reply
+
+    async def true_position(self, msisdn: str) -> dict[str, Any]:
+        async with self.session.get(f"{self.les}/sim/subscribers/{msisdn}/position") as resp:
+            resp.raise_for_status()
+            return dict(await resp.json())
+
+    async def provider_key(self, provider: str) -> str:
+        """A fresh API key for ``provider`` (the demo acts as the provider's developer)."""
+        conn = await asyncpg.connect(self.settings.database_url)
+        try:
+            return await create_key(conn, role="provider", name="live-scenario", provider=provider)
+        finally:
+            await conn.close()
+
+    async def api_call(self, method: str, path: str, token: str, **kw: Any) -> tuple[int, Any]:
+        headers = {"Authorization": f"Bearer {token}"}
+        async with self.session.request(method, self.api + path, headers=headers, **kw) as resp:
+            return resp.status, await resp.json()
+
+
+Step = Callable[[Scenario], Awaitable[None]]
+
+
+async def step_ping(s: Scenario) -> None:
+    s.out("\n> 1. Is the platform alive? An SMS goes in over SMPP, the reply comes out the same way")
+    await s.say(DEMO_HANDSET, "PING", "PONG".__eq__)
+
+
+async def step_where(s: Scenario) -> None:
+    truth = await s.true_position(DEMO_HANDSET)
+    s.out(
+        "\n> 2. Where am I? The platform asks the operator's location server (LES) over MLP, then answers by SMS"
+        f"\n  (the LES emulator knows the handset is really at {truth['lat']:.5f}, {truth['lon']:.5f})"
+    )
+    reply = await s.say(DEMO_HANDSET, "WHERE", lambda t: t.startswith(("You are near", "Sorry")))
+    if not reply.startswith("You are near"):
+        raise RuntimeError("the platform could not locate the handset")
+
+
+async def step_consent(s: Scenario) -> None:
+    s.out(
+        "\n> 3. Consent: the CityGuide app may locate a subscriber only after the subscriber says yes, by SMS"
+        "\n  CityGuide asks through the REST API (POST /v1/consents/requests) ..."
+    )
+    token = await s.provider_key("CityGuide")
+    seen = len(await s.inbox(CONSENT_HANDSET))
+    started = time.perf_counter()
+    body = {"msisdn": CONSENT_HANDSET, "application": "CITYGUIDE", "purpose": "active_lookup"}
+    status, answer = await s.api_call("POST", "/v1/consents/requests", token, json=body)
+    if status != 202:
+        raise RuntimeError(f"consent request refused: {answer}")
+    request_sms = await s.wait_sms(CONSENT_HANDSET, seen, lambda t: "CITYGUIDE" in t, started)
+    s.out(f"  handset {CONSENT_HANDSET} receives {request_sms!r}")
+    await s.say(CONSENT_HANDSET, "YES CITYGUIDE", lambda t: "CITYGUIDE" in t)
+    _, state = await s.api_call("GET", f"/v1/consents?msisdn=%2B{CONSENT_HANDSET[1:]}", token)
+    grants = ", ".join(f"{g['application']} {g['purpose']} {g['state']}" for g in state["grants"])
+    s.out(f"  the consent registry now says: {grants} (the LES asks it before every disclosure)")
+    await s.say(CONSENT_HANDSET, "STOP CITYGUIDE", lambda t: "CITYGUIDE" in t)
+    _, state = await s.api_call("GET", f"/v1/consents?msisdn=%2B{CONSENT_HANDSET[1:]}", token)
+    if [g["state"] for g in state["grants"]] != ["revoked"]:
+        raise RuntimeError(f"STOP CITYGUIDE did not revoke: {state}")
+    s.out("  ... and after STOP CITYGUIDE the grant is revoked: no position goes to CityGuide any more")
+
+
+async def step_triggered_reports(s: Scenario) -> None:
+    from lbs.mlp.showcase import show_triggered_reports
+
+    s.out("\n> 4. Triggered reports: the LES pushes a subscriber's position every second (MLP TLRR/TLREP)")
+    if not await show_triggered_reports(s.settings, s.session, DEMO_HANDSET, out=s.out):
+        raise RuntimeError("the LES pushed fewer reports than asked")
+
+
+async def step_opt_out(s: Scenario) -> None:
+    s.out("\n> 5. The STOP list: one word stops promotional SMS, another undoes it (in the subscriber's language)")
+    await s.say(DEMO_HANDSET, "ARRET", lambda t: "SMS" in t)
+    await s.say(DEMO_HANDSET, "START", lambda t: "STOP" in t)
+
+
+STEPS: list[Step] = [step_ping, step_where, step_consent, step_triggered_reports, step_opt_out]
+
+
+async def play(settings: Settings, out: Out = print, steps: list[Step] | None = None) -> bool:
+    """Play ``steps`` (all by default); print what happens in plain words. True when all of them worked."""
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+        s = Scenario(settings, session, out)
+        try:
+            for step in steps or STEPS:
+                await step(s)
+        except Exception as exc:
+            out(f"\nDEMO FAILED: {exc}")
+            return False
+    out("\nDemo scenario: all steps passed.")
+    return True
