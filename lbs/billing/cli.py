@@ -1,4 +1,4 @@
-"""``lbs billing ...``: close a month, print a statement, show the operator's revenue.
+"""``lbs billing ...``: close a month, print a statement, show the operator's revenue, top up prepaid credit.
 
 ``lbs/cli.py`` calls :func:`register` with its sub-parsers; each parser sets ``func(settings, args) -> int``.
 """
@@ -15,6 +15,7 @@ from typing import Any
 import asyncpg
 
 from lbs.billing.fees import schedule_from
+from lbs.billing.prepaid import top_up
 from lbs.billing.rating import format_minor, parse_period, period_label
 from lbs.billing.render import to_csv, to_html
 from lbs.billing.revenue import revenue
@@ -80,8 +81,26 @@ def _revenue(settings: Settings, args: argparse.Namespace) -> int:
     return _run(settings, work)
 
 
+def _top_up(settings: Settings, args: argparse.Namespace) -> int:
+    async def work(conn: asyncpg.Connection[Any]) -> int:
+        pid = await _provider_id(conn, args.provider)
+        balance = await top_up(
+            conn,
+            pid,
+            args.amount_minor,
+            idempotency_key=args.key,
+            currency=settings.billing_currency,
+            validity_days=settings.billing_prepaid_validity_days,
+        )
+        left = format_minor(balance.available_minor, balance.currency)
+        print(f"{args.provider}: {left} available until {balance.expires_at:%Y-%m-%d}")
+        return 0
+
+    return _run(settings, work)
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``lbs billing close-month|statement|revenue``."""
+    """Add ``lbs billing close-month|statement|revenue|top-up``."""
     billing = sub.add_parser("billing", help="rating and charging: close a month, statements, revenue")
     cmds = billing.add_subparsers(dest="billing_command", required=True)
     close = cmds.add_parser("close-month", help="write every provider's statement for a month, exactly once")
@@ -96,3 +115,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     rev = cmds.add_parser("revenue", help="the operator's revenue per short code and provider, revenue shares")
     rev.add_argument("month", help="YYYY-MM")
     rev.set_defaults(func=_revenue)
+    top = cmds.add_parser("top-up", help="add prepaid credit to a provider (idempotent per --key)")
+    top.add_argument("amount_minor", type=int, help="credits in minor units (cents), e.g. 5000 for 50.00")
+    top.add_argument("--provider", required=True, help="provider name")
+    top.add_argument("--key", required=True, help="idempotency key: running it again adds nothing")
+    top.set_defaults(func=_top_up)

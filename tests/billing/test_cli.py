@@ -45,3 +45,28 @@ def test_revenue_prints_json(settings: Settings, capsys: pytest.CaptureFixture[s
 def test_subcommand_is_required() -> None:
     with pytest.raises(SystemExit):
         parse("billing")
+
+
+def test_top_up(settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    import asyncio
+    import secrets
+
+    import asyncpg
+
+    name = f"Cli{secrets.token_hex(3)}"
+
+    async def add() -> None:
+        conn = await asyncpg.connect(settings.database_url)
+        try:
+            await conn.execute("INSERT INTO providers (name) VALUES ($1)", name)
+        finally:
+            await conn.close()
+
+    asyncio.run(add())
+    args = parse("billing", "top-up", "5000", "--provider", name, "--key", "cli-1")
+    assert args.func(settings, args) == 0
+    assert args.func(settings, args) == 0  # same key: nothing added
+    assert "50.00 EUR available" in capsys.readouterr().out.splitlines()[-1]
+    bad = parse("billing", "top-up", "0", "--provider", name, "--key", "cli-2")
+    with pytest.raises(InvalidArgument):
+        bad.func(settings, bad)
