@@ -275,9 +275,10 @@ class Line:
 
 
 def short_code_fee_lines(holdings: Sequence[ShortCodeHolding], schedule: FeeSchedule) -> list[Line]:
-    """Monthly rent per short code (the first ``short_code_limit`` cheaper) and each throughput option."""
+    """Monthly rent per short code and each throughput option; ``holdings`` in the order the provider acquired
+    them, so the first ``short_code_limit`` codes are the cheaper ones and the later ones the dearer."""
     lines: list[Line] = []
-    for i, holding in enumerate(sorted(holdings, key=lambda h: h.code)):
+    for i, holding in enumerate(holdings):
         over = i >= schedule.short_code_limit
         rent = schedule.short_code_over_limit_minor if over else schedule.short_code_minor
         label = f"Short code {holding.code} monthly fee" + (f" (beyond {schedule.short_code_limit})" if over else "")

@@ -108,7 +108,8 @@ async def usage_groups(conn: Conn, provider_id: int, period: date) -> list[Usage
 async def fee_lines(conn: Conn, provider_id: int, period: date, schedule: FeeSchedule) -> list[Line]:
     """Short code rent and throughput options (short codes held by the month's end), then the fees table."""
     holdings = await conn.fetch(
-        "SELECT code, throughput_tps FROM short_codes WHERE provider_id = $1 AND created_at < $2 ORDER BY code",
+        "SELECT code, throughput_tps FROM short_codes WHERE provider_id = $1 AND created_at < $2"
+        " ORDER BY created_at, code",
         provider_id,
         datetime.combine(next_period(period), datetime.min.time(), UTC),
     )
