@@ -17,13 +17,12 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import provider_id_of, require
-from api.keys import MLP_CLIENT_KEY, PG_POOL_KEY, SETTINGS_KEY
+from api.keys import LOCATION_KEY, PG_POOL_KEY
 from api.openapi import OPENAPI_FRAGMENTS_KEY
 from api.validation import parse_json
 from lbs.errors import InvalidArgument, LbsError, Unprocessable
 from lbs.msisdn import to_e164
 from lbs.pois import store
-from lbs.pois.billing import CdrBilling
 from lbs.pois.device import Api, DeviceLocator, Fix, in_coverage, unable, verify_circle
 
 RETRIEVE_PATH: Final = "/location-retrieval/v0.5/retrieve"
@@ -98,8 +97,7 @@ async def _application(request: web.Request) -> store.AppRef:
 
 
 def _locator(request: web.Request) -> DeviceLocator:
-    pool = request.app[PG_POOL_KEY]
-    return DeviceLocator(pool, request.app[MLP_CLIENT_KEY], request.app[SETTINGS_KEY], CdrBilling(pool))
+    return DeviceLocator(request.app[PG_POOL_KEY], request.app[LOCATION_KEY])
 
 
 async def _fix(request: web.Request, api: Api, device: Device | None, max_age: int | None,

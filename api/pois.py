@@ -10,7 +10,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import provider_id_of, require
-from api.keys import MLP_CLIENT_KEY, PG_POOL_KEY, SETTINGS_KEY
+from api.keys import LOCATION_KEY, PG_POOL_KEY, SETTINGS_KEY
 from api.openapi import OPENAPI_FRAGMENTS_KEY, error, json_ok, operation
 from api.validation import validate
 from lbs.errors import PayloadTooLarge, UnsupportedMediaType
@@ -111,13 +111,14 @@ def setup_poi_routes(app: web.Application) -> None:
 
 
 def setup_poi_keywords(app: web.Application, router: KeywordRouter) -> None:
-    """Register the POI keywords on ``router`` when the app starts (after the pool and the MLP client exist).
+    """Register the POI keywords on ``router`` when the app starts (once the location service exists).
 
-    Call after :func:`setup_poi_routes` and after the pool/HTTP-session ``cleanup_ctx`` entries are added.
+    Call after :func:`setup_poi_routes` and after the app's ``cleanup_ctx`` entries (``_messaging`` makes the
+    location service). The lead may instead call :func:`lbs.pois.sms.register_keywords` in ``_register_keywords``.
     """
 
     async def keywords(app: web.Application) -> AsyncIterator[None]:
-        deps = ActiveQueryDeps(app[PG_POOL_KEY], app[MLP_CLIENT_KEY], app[SETTINGS_KEY], app[POI_SEARCH_KEY])
+        deps = ActiveQueryDeps(app[PG_POOL_KEY], app[LOCATION_KEY], app[SETTINGS_KEY], app[POI_SEARCH_KEY])
         register_keywords(router, deps)
         yield
 

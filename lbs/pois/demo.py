@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import AsyncIterator, Iterable
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import h3
 
@@ -19,6 +19,9 @@ from lbs.pois.loader import ImportReport, import_rows
 from lbs.pois.parse import PoiRow, RowError
 from lbs.pois.store import app_by_name
 from lbs.settings import Settings
+
+if TYPE_CHECKING:
+    from lbs.scenario import Scenario
 
 # Share of the demo POIs per category (the rest of the 20 categories share what is left evenly).
 WEIGHTS: Final = {"PHARMACY": 0.16, "ATM": 0.16, "HOTEL": 0.12, "PETROL": 0.08}
@@ -89,3 +92,22 @@ async def load_demo_pois(conn: Conn, settings: Settings) -> ImportReport:
         application.id,
     )
     return report
+
+
+ACTIVE_QUERY_HANDSET: Final = "+32470000003"  # a demo subscriber (French) the other steps leave alone
+
+
+async def step_active_query(s: Scenario) -> None:
+    """Live-scenario step (an ``lbs.scenario.Step``): the nearest pharmacy by SMS, in French, consent first."""
+    s.out(
+        "\n> Nearest pharmacy by SMS: the handset texts PHARMACIE to the short code; CityGuide may locate it only"
+        "\n  with the subscriber's consent, then the LES locates it and the platform answers the 3 nearest places"
+    )
+    reply = await s.say(ACTIVE_QUERY_HANDSET, "PHARMACIE", lambda t: True)
+    if "OUI CITYGUIDE" in reply:
+        s.out("  (no consent yet: the platform asked for it, located nobody and billed nothing)")
+        await s.say(ACTIVE_QUERY_HANDSET, "OUI CITYGUIDE", lambda t: "CITYGUIDE" in t)
+        reply = await s.say(ACTIVE_QUERY_HANDSET, "PHARMACIE", lambda t: True)
+    if not reply.startswith("Pharmacies"):
+        raise RuntimeError(f"no list of pharmacies came back: {reply!r}")
+    s.out("  (one SMS: distances rounded for walking, directions in French; the location and the SMS are billed)")

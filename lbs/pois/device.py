@@ -1,8 +1,8 @@
 """Device location for provider applications (CAMARA DeviceLocation r3.2 semantics), without HTTP.
 
-:func:`locate_device` runs the same chain as an SMS query: subscriber known -> consent (active lookup) -> MLP
-locate -> the grant's precision applied -> one billable REST location. :func:`verify_circle` classifies a fix
-against a requested circle (TRUE / FALSE / PARTIAL with a match rate), as location-verification v3 asks.
+:class:`DeviceLocator` runs the same chain as an SMS query: subscriber known -> the platform's location service
+(consent, LES, audit, one REST location CDR). :func:`verify_circle` classifies a fix against a requested circle
+(TRUE / FALSE / PARTIAL with a match rate), as location-verification v3 asks.
 """
 
 from __future__ import annotations
@@ -14,20 +14,15 @@ from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
 import asyncpg
-import h3
-from h3.api.basic_int import cell_to_latlng, latlng_to_cell
 
 from lbs.billing import LocationKind
 from lbs.consent.decision import Precision, Purpose
-from lbs.consent.service import ConsentService
 from lbs.errors import NotFound, PermissionDenied, Unprocessable
-from lbs.mlp.errors import LocationError, PositioningNotAllowed, UnknownSubscriber
+from lbs.location import COARSE_ACCURACY_M, ConsentRefused, LocationService
+from lbs.mlp.errors import LocationError, PositioningNotAllowed, QopNotAttainable, UnknownSubscriber
 from lbs.mlp.models import Position, Qos
-from lbs.pois.billing import BillingSink, Usage
 from lbs.pois.geo import EARTH_RADIUS_M, distance_m
-from lbs.pois.sms import Locator
 from lbs.pois.store import AppRef
-from lbs.settings import Settings
 
 Api = Literal["LOCATION_RETRIEVAL", "LOCATION_VERIFICATION"]
 Result = Literal["TRUE", "FALSE", "PARTIAL"]
@@ -52,13 +47,6 @@ def not_found(message: str) -> NotFound:
 def unable(api: Api, what: str, message: str) -> Unprocessable:
     """A 422 with the API-scoped code, e.g. ``LOCATION_RETRIEVAL.UNABLE_TO_LOCATE``."""
     return Unprocessable(message, code=f"{api}.{what}")
-
-
-def coarse_fix(pos: Position, res: int) -> Fix:
-    """The fix reduced to its H3 cell's centre, with the cell's circumradius (about its edge) as radius."""
-    lat, lon = cell_to_latlng(latlng_to_cell(pos.lat, pos.lon, res))
-    edge = h3.average_hexagon_edge_length(res, unit="m")
-    return Fix(lat, lon, max(edge, pos.accuracy_m), pos.timestamp)
 
 
 def in_coverage(lat: float, lon: float) -> bool:
@@ -91,47 +79,54 @@ def verify_circle(fix: Fix, lat: float, lon: float, radius_m: float) -> tuple[Re
 
 
 class DeviceLocator:
-    """Consent-checked, billed device location for one provider application."""
+    """Device location for one provider application through :class:`lbs.location.LocationService` (consent,
+    prepaid reservation, MLP, coarse enforcement, disclosure audit and one REST location CDR)."""
 
-    def __init__(
-        self, pool: asyncpg.Pool[Any], locator: Locator, settings: Settings, billing: BillingSink,
-        consent: ConsentService | None = None,
-    ) -> None:  # fmt: skip
-        self.pool, self.locator, self.settings, self.billing = pool, locator, settings, billing
-        self.consent = consent or ConsentService(pool, settings)
+    def __init__(self, pool: asyncpg.Pool[Any], location: LocationService) -> None:
+        self.pool, self.location = pool, location
 
     async def locate(
         self, api: Api, app: AppRef, msisdn: str, max_age_s: int | None, max_surface_m2: float | None = None
     ) -> Fix:
-        """The device's fix at the granted precision, billed once; house errors for every refusal.
+        """The device's fix at the granted precision; house errors (CAMARA codes) for every refusal.
 
-        ``max_age_s`` 0 asks for a current position; a fix whose circle is larger than ``max_surface_m2`` is
-        refused (422) and not billed: it is not disclosed.
+        ``max_age_s`` 0 asks for a current position. ``max_surface_m2`` becomes the accuracy asked of the LES,
+        and a coarse grant that cannot meet it is refused before anything is located or billed.
         """
         if await self.pool.fetchval("SELECT 1 FROM subscribers WHERE msisdn = $1", msisdn) is None:
             raise not_found(f"no device with phone number {msisdn}")
-        decision = await self.consent.check(msisdn, app.name, Purpose.ACTIVE_LOOKUP)
-        if not decision.allowed:
-            raise PermissionDenied(f"{app.name} may not locate this device ({decision.reason.value})")
-        pos = await self._position(api, msisdn, max_age_s)
-        coarse = decision.precision is Precision.COARSE or pos.precision == "coarse"
-        exact = Fix(pos.lat, pos.lon, pos.accuracy_m, pos.timestamp)
-        fix = coarse_fix(pos, self.settings.les_coarse_h3_res) if coarse else exact
+        radius = math.sqrt(max_surface_m2 / math.pi) if max_surface_m2 is not None else None
+        if radius is not None and radius < COARSE_ACCURACY_M:
+            decision = await self.location.consent.check(msisdn, app.name, Purpose.ACTIVE_LOOKUP)
+            if decision.precision is Precision.COARSE:
+                raise unable(api, "UNABLE_TO_FULFILL_MAX_SURFACE", "this device may be located coarsely only")
+        pos = await self._position(api, app, msisdn, max_age_s, radius)
+        fix = Fix(pos.lat, pos.lon, pos.accuracy_m, pos.timestamp)
         if max_age_s and (datetime.now(UTC) - fix.at).total_seconds() > max_age_s:
             raise unable(api, "UNABLE_TO_FULFILL_MAX_AGE", f"no location newer than {max_age_s} s")
-        if max_surface_m2 is not None and math.pi * fix.radius_m**2 > max_surface_m2:
-            raise unable(api, "UNABLE_TO_FULFILL_MAX_SURFACE", f"the location is known to {fix.radius_m:.0f} m only")
-        await self.billing.location(Usage(f"rest:{uuid.uuid4().hex}", app.provider_id, app.id, datetime.now(UTC)),
-                                    LocationKind.REST)  # fmt: skip
         return fix
 
-    async def _position(self, api: Api, msisdn: str, max_age_s: int | None) -> Position:
-        qos = Qos(max_loc_age_s=max_age_s, loc_type="CURRENT_OR_LAST") if max_age_s else None
+    async def _position(
+        self, api: Api, app: AppRef, msisdn: str, max_age_s: int | None, radius: float | None
+    ) -> Position:
+        qos = Qos(
+            hor_acc_m=math.floor(radius) if radius is not None else None,
+            max_loc_age_s=max_age_s or None,
+            loc_type="CURRENT_OR_LAST" if max_age_s else "CURRENT",
+        )
         try:
-            return await self.locator.locate(msisdn, qos=qos)
+            located = await self.location.locate(msisdn, app.name, Purpose.ACTIVE_LOOKUP,
+                                                 request_id=f"rest:{uuid.uuid4().hex}", kind=LocationKind.REST,
+                                                 qos=qos)  # fmt: skip
+        except ConsentRefused as exc:
+            raise PermissionDenied(f"{app.name} may not locate this device ({exc.decision.reason.value})") from exc
         except UnknownSubscriber as exc:
             raise not_found(f"no device with phone number {msisdn}") from exc
         except PositioningNotAllowed as exc:
             raise PermissionDenied("the network's privacy settings refuse this location") from exc
+        except QopNotAttainable as exc:
+            what = "UNABLE_TO_FULFILL_MAX_SURFACE" if radius is not None else "UNABLE_TO_LOCATE"
+            raise unable(api, what, f"the network cannot locate the device that precisely ({exc.message})") from exc
         except LocationError as exc:
             raise unable(api, "UNABLE_TO_LOCATE", f"the network cannot locate the device now ({exc.code})") from exc
+        return located.position

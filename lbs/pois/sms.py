@@ -1,34 +1,33 @@
 """Active queries by SMS: ``PHARMACY`` / ``PHARMACIE`` / ``APOTHEEK``, ``ATM``, ``HOTEL``, ``PETROL``, ... and
 ``NEAREST <word>`` (``PROCHE``, ``DICHTSTE``).
 
-MO -> application of the short code -> consent (active lookup): no grant -> a consent-request SMS, nothing
-located, nothing billed -> MLP locate (the subscriber is the requestor) -> a location billed -> nearest-k ->
-the reply (one SMS where possible) billed per segment. LES failure -> an apology, nothing billed.
+MO -> application of the short code -> :class:`lbs.location.LocationService` (consent, prepaid reservation, MLP,
+coarse enforcement, disclosure audit and location CDR): no grant -> a consent-request SMS, nothing located,
+nothing billed -> nearest-k -> the reply, returned as a :class:`lbs.messaging.core.Reply` carrying the
+application, so the MT pipeline bills its segments to it. LES failure -> an apology, nothing billed.
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, cast
 
 import asyncpg
 import structlog
-from h3.api.basic_int import cell_to_latlng, latlng_to_cell
 
 from lbs.billing import LocationKind
 from lbs.billing.errors import PaymentRequired
 from lbs.consent import registry
 from lbs.consent.decision import Precision, Purpose, Reason
-from lbs.consent.service import ConsentService
 from lbs.consent.texts import purpose_word, text
 from lbs.errors import LbsError, NotFound
-from lbs.messaging.gsm import segment_count
+from lbs.location import ConsentRefused, LocationService
+from lbs.messaging.core import Reply
 from lbs.messaging.router import Command, Handler, KeywordRouter, Mo, normalise
 from lbs.mlp.models import Position, Qos
 from lbs.pois import reply
 from lbs.pois.areas import area_name
-from lbs.pois.billing import BillingSink, CdrBilling, Usage
 from lbs.pois.categories import CATEGORIES, word_table
 from lbs.pois.search import PoiSearch
 from lbs.pois.store import AppRef, app_for_short_code
@@ -39,22 +38,14 @@ log = structlog.get_logger(__name__)
 NEAREST_WORDS = {"PROCHE": "fr", "DICHTSTE": "nl", "DICHTSTBIJZIJNDE": "nl"}
 
 
-class Locator(Protocol):
-    """What the handler needs of :class:`lbs.mlp.MlpClient`."""
-
-    async def locate(self, msisdn: str, *, requestor: str | None = None, qos: Qos | None = None) -> Position: ...
-
-
 @dataclass
 class ActiveQueryDeps:
-    """Everything the POI keywords use. ``consent`` and ``billing`` default to the platform's own."""
+    """Everything the POI keywords use: the pool, the platform's location service, settings, the search."""
 
     pool: asyncpg.Pool[Any]
-    locator: Locator
+    location: LocationService
     settings: Settings
     search: PoiSearch
-    consent: ConsentService | None = None
-    billing: BillingSink | None = None
     words: dict[str, tuple[str, str | None]] = field(default_factory=word_table)
 
 
@@ -66,14 +57,21 @@ class Query:
     language: str | None
 
 
+def origin_of(position: Position, language: str) -> reply.Origin:
+    """Where to search from: the position; a coarse one (a cell centre) is named by its area."""
+    if position.precision == "coarse":
+        return reply.Origin(position.lat, position.lon, coarse=True, area=area_name(position.lat, position.lon,
+                                                                                    language))  # fmt: skip
+    return reply.Origin(position.lat, position.lon)
+
+
 class ActiveQueries:
     """The handler behind every POI keyword."""
 
     def __init__(self, deps: ActiveQueryDeps) -> None:
         self.deps = deps
         self.settings = deps.settings
-        self.consent = deps.consent or ConsentService(deps.pool, deps.settings)
-        self.billing: BillingSink = deps.billing or CdrBilling(deps.pool)
+        self.consent = deps.location.consent
         self.qos = Qos(hor_acc_m=deps.settings.pois_hor_acc_m or None)
 
     def parse(self, mo: Mo, command: Command) -> Query | None:
@@ -95,8 +93,8 @@ class ActiveQueries:
         stored = await self.deps.pool.fetchval("SELECT language FROM subscribers WHERE msisdn = $1", msisdn)
         return str(stored or "en")
 
-    async def handle(self, mo: Mo, command: Command) -> str | None:
-        """Answer one MO (the router sends the returned text back to the handset)."""
+    async def handle(self, mo: Mo, command: Command) -> str | Reply | None:
+        """Answer one MO: a :class:`Reply` billed to the application, or a plain (unbilled) text."""
         query = self.parse(mo, command)
         if query is None:
             return None
@@ -105,10 +103,20 @@ class ActiveQueries:
             app = await app_for_short_code(self.deps.pool, mo.destination, self.settings.pois_application)
         except NotFound:
             return reply.message(language, "unavailable")
-        decision = await self.consent.check(mo.source, app.name, Purpose.ACTIVE_LOOKUP)
-        if not decision.allowed:
-            return await self.refused(mo, app, decision.reason, language)
-        return await self.answer(mo, app, query.category, decision.precision, language)
+        try:
+            located = await self.deps.location.locate(
+                mo.source, app.name, Purpose.ACTIVE_LOOKUP, request_id=f"sms:{mo.message_id or uuid.uuid4().hex}",
+                kind=LocationKind.ACTIVE, qos=self.qos,
+            )  # fmt: skip
+        except ConsentRefused as refused:
+            return await self.refused(mo, app, refused.decision.reason, language)
+        except PaymentRequired:
+            return reply.message(language, "unavailable")
+        except Exception as exc:  # any failure to locate becomes an apology, never a silent drop
+            log.info("active query not located", msisdn=mo.source, error=getattr(exc, "code", type(exc).__name__))
+            return reply.message(language, "sorry")
+        answer = await self.search_reply(app, query.category, origin_of(located.position, language), language)
+        return Reply(answer, app.id)
 
     async def refused(self, mo: Mo, app: AppRef, reason: Reason, language: str) -> str:
         """No location without consent: a paused subscriber is told so; otherwise the application asks."""
@@ -120,33 +128,6 @@ class ActiveQueries:
         except LbsError as exc:  # an unknown subscriber can still read the request; YES will then tell them
             log.info("consent request not recorded", reason=exc.message)
         return text(language, "request", app=app.name, purpose=purpose_word(language, Purpose.ACTIVE_LOOKUP))
-
-    async def locate(self, mo: Mo, precision: Precision | None, language: str) -> reply.Origin | None:
-        """The search origin: the position, or the centre of its coarse cell (with the area's name)."""
-        try:
-            pos = await self.deps.locator.locate(mo.source, requestor=mo.source, qos=self.qos)
-        except Exception as exc:  # any failure becomes an apology, never a silent drop; LocationError is usual
-            log.info("active query not located", msisdn=mo.source, error=getattr(exc, "code", type(exc).__name__))
-            return None
-        if precision is Precision.COARSE or pos.precision == "coarse":
-            lat, lon = cell_to_latlng(latlng_to_cell(pos.lat, pos.lon, self.settings.les_coarse_h3_res))
-            return reply.Origin(lat, lon, coarse=True, area=area_name(lat, lon, language))
-        return reply.Origin(pos.lat, pos.lon)
-
-    async def answer(self, mo: Mo, app: AppRef, code: str, precision: Precision | None, language: str) -> str:
-        """Locate, bill the location, search, compose and bill the reply."""
-        origin = await self.locate(mo, precision, language)
-        if origin is None:
-            return reply.message(language, "sorry")
-        usage = Usage(f"sms:{mo.message_id or uuid.uuid4().hex}", app.provider_id, app.id, mo.received_at,
-                      mo.destination)  # fmt: skip
-        try:
-            await self.billing.location(usage, LocationKind.ACTIVE)
-        except PaymentRequired:
-            return reply.message(language, "unavailable")
-        text_out = await self.search_reply(app, code, origin, language)
-        await self.billing.reply(usage, segment_count(text_out))
-        return text_out
 
     async def search_reply(self, app: AppRef, code: str, origin: reply.Origin, language: str) -> str:
         """The k nearest within the radius, or the no-result text naming the nearest one found."""
@@ -172,7 +153,9 @@ def register_keywords(router: KeywordRouter, deps: ActiveQueryDeps) -> ActiveQue
     A word another part already registered keeps its owner (logged and skipped here).
     """
     queries = ActiveQueries(deps)
-    handler: Handler = queries.handle
+    # The handler answers a Reply (text + application) so the MT pipeline bills the reply to the application;
+    # the router passes it through unchanged (its Handler type still says str).
+    handler = cast(Handler, queries.handle)
     for code, cat in CATEGORIES.items():
         main = cat.words["en"][0]
         try:

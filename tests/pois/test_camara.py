@@ -126,6 +126,8 @@ async def test_no_consent_is_403_and_nothing_located_or_billed(api: Api) -> None
      ({"device": {"phoneNumber": "0470"}}, 400, "INVALID_ARGUMENT"),
      ({"device": {"phoneNumber": EXACT}, "maxAge": -1}, 400, "INVALID_ARGUMENT"),
      ({"device": {"phoneNumber": EXACT}, "maxSurface": 10}, 422, "LOCATION_RETRIEVAL.UNABLE_TO_FULFILL_MAX_SURFACE"),
+     ({"device": {"phoneNumber": COARSE}, "maxSurface": 1_000_000}, 422,
+      "LOCATION_RETRIEVAL.UNABLE_TO_FULFILL_MAX_SURFACE"),
      ({"device": {"phoneNumber": EXACT}, "bogus": 1}, 400, "INVALID_ARGUMENT")],
 )  # fmt: skip
 async def test_retrieve_errors(api: Api, body: dict[str, Any], status: int, code: str) -> None:
@@ -174,3 +176,9 @@ def test_verify_circle_geometry() -> None:
     result, rate = verify_circle(fix, 50.0 + 100 / 111_195, 4.0, 100)  # centres 100 m apart, equal radii
     assert result == "PARTIAL" and rate == round(100 * overlap_area(100, 100, 100) / (math.pi * 100**2))
     assert overlap_area(0, 5, 10) == pytest.approx(math.pi * 25)
+
+
+async def test_max_surface_is_the_accuracy_asked(api: Api) -> None:
+    status, body, _ = await api.post(RETRIEVE, {"device": {"phoneNumber": EXACT}, "maxSurface": 100_000})
+    assert status == 200, body
+    assert math.pi * body["area"]["radius"] ** 2 <= 100_000 * 1.05

@@ -22,13 +22,14 @@ from lbs.consent import registry
 from lbs.consent.decision import Precision, Purpose
 from lbs.consent.service import ConsentService
 from lbs.db import create_pool
-from lbs.demo import Scenario, start_les, start_smsc
+from lbs.demo import start_les, start_smsc
 from lbs.demo_data import load
-from lbs.pois.demo import generate, load_demo_pois
+from lbs.pois.demo import ACTIVE_QUERY_HANDSET, generate, load_demo_pois, step_active_query
+from lbs.scenario import Scenario
 from lbs.settings import Settings
 from tests.pois.conftest import metres
 
-EN, FR, NL, STRANGER = "+32470000002", "+32470000003", "+32470000004", "+32470000005"
+EN, FR, NL, STRANGER = "+32470000005", "+32470000006", "+32470000007", "+32470000008"
 
 
 async def start_platform(settings: Settings) -> web.AppRunner:
@@ -121,3 +122,12 @@ async def test_no_consent_les_failure_and_no_result(scenario: Scenario) -> None:
     await pin(scenario, EN, 50.6326, 5.5797)  # Liège: no demo POI within 5 km
     reply, _ = await scenario.text(EN, "HOTEL", lambda t: True)
     assert reply.startswith("No hotels within 5.0 km. The nearest: "), reply
+
+
+async def test_live_scenario_step(scenario: Scenario) -> None:
+    lines: list[str] = []
+    scenario.out = lines.append
+    await step_active_query(scenario)  # no grant yet: the platform asks, OUI, then the list
+    text = "\n".join(lines)
+    assert "no consent yet" in text and "Pharmacies les plus proches" in text, text
+    assert ACTIVE_QUERY_HANDSET not in (EN, FR, NL, STRANGER)

@@ -1,5 +1,5 @@
-"""The POI keywords against real PostgreSQL and the real consent registry, with a scripted locator and a
-recording billing sink: consent first, language per keyword, coarse areas, failures bill nothing."""
+"""The POI keywords against real PostgreSQL, the real consent registry and location service (audit, CDRs), with
+a scripted MLP client: consent first, language per keyword, coarse areas, failures bill nothing."""
 
 from __future__ import annotations
 
@@ -12,17 +12,17 @@ from typing import Any
 import asyncpg
 import pytest
 
-from lbs.billing import LocationKind
 from lbs.consent import registry
 from lbs.consent.decision import Precision, Purpose
 from lbs.consent.service import ConsentService
 from lbs.db import create_pool
 from lbs.demo_data import load
+from lbs.location import LocationService
+from lbs.messaging.core import Reply
 from lbs.messaging.router import KeywordRouter, Mo
 from lbs.mlp.codes import ResultCode
 from lbs.mlp.errors import AbsentSubscriber
 from lbs.mlp.models import Position, Qos
-from lbs.pois.billing import CdrBilling, Usage
 from lbs.pois.demo import generate, load_demo_pois
 from lbs.pois.search import PoiSearch
 from lbs.pois.sms import ActiveQueryDeps, register_keywords
@@ -41,7 +41,9 @@ class FakeLocator:
     precision: str = "exact"
     calls: list[tuple[str, Qos | None]] = field(default_factory=list)
 
-    async def locate(self, msisdn: str, *, requestor: str | None = None, qos: Qos | None = None) -> Position:
+    async def locate(
+        self, msisdn: str, *, requestor: str | None = None, qos: Qos | None = None, service: str | None = None
+    ) -> Position:
         self.calls.append((msisdn, qos))
         if self.fail:
             raise AbsentSubscriber("handset off", result_code=ResultCode.ABSENT_SUBSCRIBER)
@@ -49,30 +51,26 @@ class FakeLocator:
 
 
 @dataclass
-class Recorder:
-    locations: list[tuple[Usage, LocationKind]] = field(default_factory=list)
-    replies: list[tuple[Usage, int]] = field(default_factory=list)
-
-    async def location(self, usage: Usage, kind: LocationKind) -> None:
-        self.locations.append((usage, kind))
-
-    async def reply(self, usage: Usage, segments: int) -> None:
-        self.replies.append((usage, segments))
-
-
-@dataclass
 class World:
     router: KeywordRouter
     locator: FakeLocator
-    billing: Recorder
     consent: ConsentService
     settings: Settings
+    db: asyncpg.Connection[Any]
+    replies: list[Reply | str] = field(default_factory=list)
 
     async def send(self, msisdn: str, text: str) -> str:
-        mo = Mo(msisdn, self.settings.short_code, text, datetime.now(UTC), f"mo-{len(self.locator.calls)}-{text}")
+        mo = Mo(msisdn, self.settings.short_code, text, datetime.now(UTC), f"mo-{len(self.replies)}-{text}")
         _, reply = await self.router.dispatch(mo)
         assert reply is not None
-        return reply
+        self.replies.append(reply)
+        return reply.text if isinstance(reply, Reply) else reply  # type: ignore[unreachable]
+
+    async def cdrs(self) -> list[str]:
+        return [r["event_type"] for r in await self.db.fetch("SELECT event_type FROM billing_cdrs ORDER BY id")]
+
+    async def disclosures(self) -> int:
+        return int(await self.db.fetchval("SELECT count(*) FROM audit_log WHERE kind = 'disclosure'"))
 
 
 @pytest.fixture
@@ -83,10 +81,11 @@ async def world(settings: Settings, db: asyncpg.Connection[Any]) -> AsyncIterato
     consent = ConsentService(pool, settings)
     for msisdn in (FR, NL, EN):
         await consent.grant(msisdn, "CITYGUIDE", Purpose.ACTIVE_LOOKUP, Precision.EXACT, OFFICER)
-    router, locator, billing = KeywordRouter(), FakeLocator(), Recorder()
-    register_keywords(router, ActiveQueryDeps(pool, locator, settings, PoiSearch(settings), consent, billing))
+    router, locator = KeywordRouter(), FakeLocator()
+    location = LocationService(pool, consent, locator)  # type: ignore[arg-type]
+    register_keywords(router, ActiveQueryDeps(pool, location, settings, PoiSearch(settings)))
     try:
-        yield World(router, locator, billing, consent, settings)
+        yield World(router, locator, consent, settings, db)
     finally:
         await pool.close()
 
@@ -127,8 +126,10 @@ async def test_nearest_places_match_brute_force(world: World, msisdn: str, word:
         assert name.startswith(shown), reply
         assert abs(as_metres(dist) - true_m) <= 50, reply  # walking rounding: 50 m steps under 1 km
     assert world.locator.calls[-1] == (msisdn, Qos(hor_acc_m=50))
-    (usage, kind), (reply_usage, segments) = world.billing.locations[-1], world.billing.replies[-1]
-    assert kind is LocationKind.ACTIVE and usage == reply_usage and segments == 1
+    answer = world.replies[-1]
+    app_id = await world.db.fetchval("SELECT id FROM applications WHERE name = 'CITYGUIDE'")
+    assert isinstance(answer, Reply) and answer.application_id == app_id  # the MT pipeline bills it to CITYGUIDE
+    assert await world.cdrs() == ["location_active"] and await world.disclosures() == 1
 
 
 async def test_no_consent_asks_and_locates_nothing(world: World) -> None:
@@ -136,7 +137,8 @@ async def test_no_consent_asks_and_locates_nothing(world: World) -> None:
     reply = await world.send(other, "PHARMACY")
     assert reply == "CITYGUIDE asks to use your location for nearby search. Reply YES CITYGUIDE to allow. Free." \
                     " No reply = no."  # fmt: skip
-    assert world.locator.calls == [] and world.billing.locations == [] and world.billing.replies == []
+    assert world.locator.calls == [] and await world.cdrs() == [] and await world.disclosures() == 0
+    assert isinstance(world.replies[-1], str)  # the platform's own SMS: not billed to the application
     pending = await world.consent.pending(other, "CITYGUIDE")
     assert [(p.application, p.purpose) for p in pending] == [("CITYGUIDE", Purpose.ACTIVE_LOOKUP)]
 
@@ -151,7 +153,7 @@ async def test_les_failure_apologises_and_bills_nothing(world: World) -> None:
     world.locator.fail = True
     assert await world.send(NL, "APOTHEEK") == "Sorry, we kunnen u nu niet lokaliseren. Probeer later opnieuw." \
                                               " Er werd niets aangerekend."  # fmt: skip
-    assert world.billing.locations == [] and world.billing.replies == []
+    assert await world.cdrs() == [] and isinstance(world.replies[-1], str)
 
 
 async def test_coarse_position_searches_from_the_cell_centre(world: World) -> None:
@@ -165,24 +167,4 @@ async def test_nothing_within_the_radius_names_the_nearest(world: World) -> None
     reply = await world.send(EN, "PETROL")
     assert reply.startswith("No petrol stations within 5.0 km. The nearest: "), reply
     assert re.search(r", \d+ km (N|NE|E|SE|S|SW|W|NW)\.$", reply)
-    assert len(world.billing.locations) == 1
-
-
-async def test_cdr_billing_writes_location_and_mt(settings: Settings, db: asyncpg.Connection[Any]) -> None:
-    await load(db, settings)
-    app = await db.fetchrow("SELECT id, provider_id FROM applications WHERE name = 'CITYGUIDE'")
-    assert app is not None
-    pool = await create_pool(settings)
-    try:
-        usage = Usage("sms:mo-1", app["provider_id"], app["id"], datetime.now(UTC), "3311")
-        billing = CdrBilling(pool)
-        await billing.location(usage, LocationKind.ACTIVE)
-        await billing.reply(usage, 2)
-        await billing.location(usage, LocationKind.ACTIVE)  # a replay bills nothing twice
-    finally:
-        await pool.close()
-    rows = await db.fetch("SELECT event_type FROM billing_cdrs ORDER BY id")
-    assert [r["event_type"] for r in rows][:1] == ["location_active"]
-    # MT segments are CDRs (submission charging) or pending their receipt (delivery charging, the default plan).
-    pending = await db.fetchval("SELECT count(*) FROM billing_pending_mt WHERE message_key = 'reply:sms:mo-1'")
-    assert len(rows) - 1 + pending == 2
+    assert await world.cdrs() == ["location_active"]
