@@ -118,7 +118,9 @@ def setup_poi_keywords(app: web.Application, router: KeywordRouter) -> None:
     """
 
     async def keywords(app: web.Application) -> AsyncIterator[None]:
-        deps = ActiveQueryDeps(app[PG_POOL_KEY], app[LOCATION_KEY], app[SETTINGS_KEY], app[POI_SEARCH_KEY])
+        pool = app[PG_POOL_KEY]
+        deps = ActiveQueryDeps(pool, app[LOCATION_KEY], app[SETTINGS_KEY], app[POI_SEARCH_KEY],
+                               custom=await store.custom_words(pool))  # fmt: skip
         register_keywords(router, deps)
         yield
 

@@ -30,7 +30,7 @@ from lbs.pois import reply
 from lbs.pois.areas import area_name
 from lbs.pois.categories import CATEGORIES, word_table
 from lbs.pois.search import PoiSearch
-from lbs.pois.store import AppRef, app_for_short_code
+from lbs.pois.store import AppRef, CustomWord, app_for_short_code
 from lbs.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -47,14 +47,17 @@ class ActiveQueryDeps:
     settings: Settings
     search: PoiSearch
     words: dict[str, tuple[str, str | None]] = field(default_factory=word_table)
+    custom: list[CustomWord] = field(default_factory=list)  # rows of poi_keywords, loaded at start-up
 
 
 @dataclass(frozen=True)
 class Query:
-    """One parsed active query: the category and the reply language (None: use the subscriber's)."""
+    """One parsed active query: the category, the reply language (None: use the subscriber's) and, for a
+    custom word, the application it belongs to."""
 
     category: str
     language: str | None
+    application: AppRef | None = None
 
 
 def origin_of(position: Position, language: str) -> reply.Origin:
@@ -68,8 +71,11 @@ def origin_of(position: Position, language: str) -> reply.Origin:
 class ActiveQueries:
     """The handler behind every POI keyword."""
 
-    def __init__(self, deps: ActiveQueryDeps) -> None:
+    def __init__(self, deps: ActiveQueryDeps, router: KeywordRouter | None = None) -> None:
         self.deps = deps
+        self.router = router
+        self.custom = {(w.short_code, w.keyword): w for w in deps.custom}
+        self.custom_words = {w.keyword for w in deps.custom}
         self.settings = deps.settings
         self.consent = deps.location.consent
         self.qos = Qos(hor_acc_m=deps.settings.pois_hor_acc_m or None)
@@ -78,8 +84,11 @@ class ActiveQueries:
         """The category and language of ``mo`` (``NEAREST ATM`` names it in its second word)."""
         words = normalise(mo.text).split()
         word = words[1] if command.keyword == "NEAREST" and len(words) > 1 else words[0]
+        custom = self.custom.get((mo.destination, word))
+        if custom is not None:
+            return Query(custom.category, custom.language, custom.application)
         found = self.deps.words.get(word)
-        if found is None:
+        if found is None:  # a custom word of another short code
             return None
         code, language = found
         if command.keyword == "NEAREST":
@@ -97,10 +106,12 @@ class ActiveQueries:
         """Answer one MO: a :class:`Reply` billed to the application, or a plain (unbilled) text."""
         query = self.parse(mo, command)
         if query is None:
-            return None
+            return self.router.help_text() if self.router is not None else None
         language = await self.language_of(mo.source, query)
         try:
-            app = await app_for_short_code(self.deps.pool, mo.destination, self.settings.pois_application)
+            app = query.application or await app_for_short_code(
+                self.deps.pool, mo.destination, self.settings.pois_application
+            )
         except NotFound:
             return reply.message(language, "unavailable")
         try:
@@ -148,11 +159,15 @@ def _aliases(router: KeywordRouter, main: str, words: dict[str, tuple[str, str |
 
 
 def register_keywords(router: KeywordRouter, deps: ActiveQueryDeps) -> ActiveQueries:
-    """Add every POI category's words (EN/FR/NL) and ``NEAREST <word>`` to ``router``.
+    """Add every POI category's words (EN/FR/NL), the custom words of ``deps.custom`` (``poi_keywords``: they
+    answer only on their short code, for their application) and ``NEAREST <word>`` to ``router``.
 
     A word another part already registered keeps its owner (logged and skipped here).
     """
-    queries = ActiveQueries(deps)
+    queries = ActiveQueries(deps, router)
+    words = dict(deps.words)
+    for custom in deps.custom:  # a custom word routes to its category's handler on every short code
+        words.setdefault(custom.keyword, (custom.category, custom.language))
     # The handler answers a Reply (text + application) so the MT pipeline bills the reply to the application;
     # the router passes it through unchanged (its Handler type still says str).
     handler = cast(Handler, queries.handle)
@@ -160,7 +175,7 @@ def register_keywords(router: KeywordRouter, deps: ActiveQueryDeps) -> ActiveQue
         main = cat.words["en"][0]
         try:
             router.add(main, handler, help=f"nearest {cat.names['en']}",
-                       aliases=_aliases(router, main, deps.words, code))  # fmt: skip
+                       aliases=_aliases(router, main, words, code))  # fmt: skip
         except ValueError:
             log.warning("poi keyword already taken", keyword=main)
     try:

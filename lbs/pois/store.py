@@ -153,3 +153,23 @@ async def app_for_short_code(conn: Db, short_code: str, default_name: str) -> Ap
     if row is not None:
         return _app(row, "")
     return await app_by_name(conn, default_name)
+
+
+@dataclass(frozen=True, slots=True)
+class CustomWord:
+    """An extra SMS word of ``poi_keywords``: on ``short_code``, ``keyword`` asks ``application`` for ``category``."""
+
+    short_code: str
+    keyword: str
+    application: AppRef
+    category: str
+    language: str | None
+
+
+async def custom_words(conn: Db) -> list[CustomWord]:
+    """Every row of ``poi_keywords`` with its application."""
+    rows = await conn.fetch(
+        "SELECT k.short_code, k.keyword, k.category, k.language, a.id, a.name, a.provider_id"
+        " FROM poi_keywords k JOIN applications a ON a.id = k.application_id ORDER BY k.short_code, k.keyword"
+    )
+    return [CustomWord(r["short_code"], r["keyword"], _app(r, ""), r["category"], r["language"]) for r in rows]

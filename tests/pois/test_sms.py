@@ -26,6 +26,7 @@ from lbs.mlp.models import Position, Qos
 from lbs.pois.demo import generate, load_demo_pois
 from lbs.pois.search import PoiSearch
 from lbs.pois.sms import ActiveQueryDeps, register_keywords
+from lbs.pois.store import custom_words
 from lbs.settings import Settings
 from tests.pois.conftest import metres
 
@@ -59,8 +60,8 @@ class World:
     db: asyncpg.Connection[Any]
     replies: list[Reply | str] = field(default_factory=list)
 
-    async def send(self, msisdn: str, text: str) -> str:
-        mo = Mo(msisdn, self.settings.short_code, text, datetime.now(UTC), f"mo-{len(self.replies)}-{text}")
+    async def send(self, msisdn: str, text: str, to: str | None = None) -> str:
+        mo = Mo(msisdn, to or self.settings.short_code, text, datetime.now(UTC), f"mo-{len(self.replies)}-{text}")
         _, reply = await self.router.dispatch(mo)
         assert reply is not None
         self.replies.append(reply)
@@ -81,9 +82,15 @@ async def world(settings: Settings, db: asyncpg.Connection[Any]) -> AsyncIterato
     consent = ConsentService(pool, settings)
     for msisdn in (FR, NL, EN):
         await consent.grant(msisdn, "CITYGUIDE", Purpose.ACTIVE_LOOKUP, Precision.EXACT, OFFICER)
+    await db.execute(
+        "INSERT INTO poi_keywords (short_code, keyword, application_id, category)"
+        " SELECT $1, 'FARMACIA', id, 'PHARMACY' FROM applications WHERE name = 'CITYGUIDE'",
+        settings.short_code,
+    )
     router, locator = KeywordRouter(), FakeLocator()
     location = LocationService(pool, consent, locator)  # type: ignore[arg-type]
-    register_keywords(router, ActiveQueryDeps(pool, location, settings, PoiSearch(settings)))
+    deps = ActiveQueryDeps(pool, location, settings, PoiSearch(settings), custom=await custom_words(db))
+    register_keywords(router, deps)
     try:
         yield World(router, locator, consent, settings, db)
     finally:
@@ -168,3 +175,8 @@ async def test_nothing_within_the_radius_names_the_nearest(world: World) -> None
     assert reply.startswith("No petrol stations within 5.0 km. The nearest: "), reply
     assert re.search(r", \d+ km (N|NE|E|SE|S|SW|W|NW)\.$", reply)
     assert await world.cdrs() == ["location_active"]
+
+
+async def test_custom_word_answers_on_its_short_code_only(world: World) -> None:
+    assert (await world.send(NL, "farmacia")).startswith("Dichtstbijzijnde apotheken:")  # subscriber's language
+    assert "unknown command" in await world.send(NL, "FARMACIA", to="4422")
