@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 import structlog
 from aiohttp import web
 
-from api import consent, system, v1
+from api import billing, consent, system, v1
 from api.keys import (
     CONSENT_KEY,
     HTTP_SESSION_KEY,
@@ -29,6 +29,7 @@ from api.middleware import error_middleware, metrics_middleware
 from api.openapi import OPENAPI_FRAGMENTS_KEY
 from api.privacy import OPENAPI_PATHS as PRIVACY_PATHS
 from api.privacy import setup_privacy_routes
+from lbs.billing.hooks import attach as attach_billing
 from lbs.consent.privacy_ops import run_retention
 from lbs.consent.service import ConsentService
 from lbs.consent.sms import ConsentSms
@@ -97,6 +98,7 @@ async def _messaging(app: web.Application) -> AsyncIterator[None]:
         return reply
 
     core = MessagingCore(settings, pool, app[REDIS_KEY], on_mo)
+    attach_billing(core)  # every MT segment the SMSC accepts is rated; receipts settle delivery-charged ones
     app[MESSAGING_KEY] = core
     if settings.smpp_enabled:
         await core.start()
@@ -131,10 +133,11 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app[SETTINGS_KEY] = settings
     app[METRICS_KEY] = Metrics()
     app[ROUTER_KEY] = KeywordRouter(service_name="LBS " + settings.short_code)
-    app[OPENAPI_FRAGMENTS_KEY] = [PRIVACY_PATHS, consent.OPENAPI_PATHS]
+    app[OPENAPI_FRAGMENTS_KEY] = [PRIVACY_PATHS, consent.OPENAPI_PATHS, billing.OPENAPI_PATHS]
     app.cleanup_ctx.extend([_postgres, _redis, _http_session, _messaging, _retention])
     app.add_routes(system.routes)
     app.add_routes(v1.routes)
     app.add_routes(consent.routes)
     setup_privacy_routes(app)
+    billing.setup_billing_routes(app)
     return app

@@ -110,7 +110,7 @@ async def request_consent(request: web.Request) -> web.Response:
     service = request.app[CONSENT_KEY]
     pool = request.app[PG_POOL_KEY]
     async with pool.acquire() as conn:
-        await _owned_application(conn, provider_id_of(principal), body.application)
+        app_id = await _owned_application(conn, provider_id_of(principal), body.application)
         language = await conn.fetchval("SELECT language FROM subscribers WHERE msisdn = $1", msisdn)
     if language is None:
         raise NotFound(f"no subscriber {msisdn}")
@@ -122,7 +122,8 @@ async def request_consent(request: web.Request) -> web.Response:
     short_code = request.app[SETTINGS_KEY].short_code
 
     async def notify(conn: Conn, to: str, body_text: str) -> None:
-        await core.enqueue(conn, MtRequest(to, body_text, short_code, language=language))
+        # The provider asked, so the provider pays for the request SMS.
+        await core.enqueue(conn, MtRequest(to, body_text, short_code, language=language, application_id=app_id))
 
     await service.request(msisdn, app, body.purpose, body.precision, source, notify=(notify, sms))
     return web.json_response({"status": "requested", "msisdn": msisdn, "application": app}, status=202)

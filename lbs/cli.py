@@ -12,6 +12,7 @@ import asyncpg
 import structlog
 from aiohttp import web
 
+from lbs.billing.cli import register as register_billing
 from lbs.errors import LbsError
 from lbs.settings import Settings
 
@@ -172,6 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("action", choices=["verify"])
     retention = sub.add_parser("retention", help="forget what is past its retention")
     retention.add_argument("action", choices=["run"])
+    register_billing(sub)
     keys = sub.add_parser("keys", help="API keys")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     create = keys_sub.add_parser("create", help="create a key and print it once")

@@ -142,7 +142,15 @@ async def step_opt_out(s: Scenario) -> None:
     await s.say(DEMO_HANDSET, "START", lambda t: "STOP" in t)
 
 
-STEPS: list[Step] = [step_ping, step_where, step_consent, step_triggered_reports, step_opt_out]
+async def step_bill(s: Scenario) -> None:
+    from lbs.billing.hooks import print_demo_bill
+    from lbs.demo_data import DEMO_PROVIDERS
+
+    s.out("\n> 6. The bill: every location and every SMS segment above was rated per provider contract")
+    await print_demo_bill(s.settings, s.out, list(DEMO_PROVIDERS))
+
+
+STEPS: list[Step] = [step_ping, step_where, step_consent, step_triggered_reports, step_opt_out, step_bill]
 
 
 async def play(settings: Settings, out: Out = print, steps: list[Step] | None = None) -> bool:

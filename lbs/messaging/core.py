@@ -288,10 +288,17 @@ class MessagingCore:
     async def _dispatch_loop(self) -> None:
         await outbox.requeue_stuck(self.pool, STUCK_SENDING, self.clock())
         was_bound = False
+        writer = None
         while True:
             if was_bound and not self.bound:
                 self._bind_lost()
+                # aiosmpplib 0.7.4 drops the old socket on reconnect without closing it (ResourceWarning, fd leak).
+                if writer is not None:
+                    writer.close()
+                writer = None
             was_bound = self.bound
+            if was_bound and writer is None:
+                writer = getattr(self.esme, "_writer", None)
             free = self.settings.smpp_window - self.broker.outstanding
             if not self.bound or free <= 0:
                 await asyncio.sleep(0.01)
