@@ -41,6 +41,7 @@ from lbs.messaging.optout import OptOutSms
 from lbs.messaging.router import KeywordRouter, Mo
 from lbs.metrics import Metrics
 from lbs.mlp import MlpClient
+from lbs.mlp.events import LocationEvent
 from lbs.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -65,7 +66,14 @@ async def _redis(app: web.Application) -> AsyncIterator[None]:
 async def _http_session(app: web.Application) -> AsyncIterator[None]:
     session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=app[SETTINGS_KEY].mlp_timeout_s))
     app[HTTP_SESSION_KEY] = session
-    app[MLP_CLIENT_KEY] = MlpClient(session, app[SETTINGS_KEY])
+    metrics = app[METRICS_KEY]
+
+    async def count(event: LocationEvent) -> None:
+        # Billing and audit of locations happen in LocationService, in the transaction of the disclosure;
+        # the client's event stream feeds the metrics (every result, success or error, by MLP result code).
+        metrics.locations.labels(event.result.name.lower()).inc()
+
+    app[MLP_CLIENT_KEY] = MlpClient(session, app[SETTINGS_KEY], events=count)
     yield
     await session.close()
 

@@ -91,6 +91,7 @@ async def test_health_names_the_failed_part(
 
 async def test_health_ok_and_metrics_count_mo(running: Settings, scenario: Scenario) -> None:
     await scenario.text("+32470000044", "PING", "PONG".__eq__)
+    await scenario.text("+32470000044", "WHERE", lambda t: t.startswith("You are near"))
     async with aiohttp.ClientSession() as session:
         async with session.get(f"http://127.0.0.1:{running.api_port}/health") as resp:
             assert resp.status == 200, await resp.text()
@@ -98,4 +99,5 @@ async def test_health_ok_and_metrics_count_mo(running: Settings, scenario: Scena
         async with session.get(f"http://127.0.0.1:{running.api_port}/metrics") as resp:
             text = await resp.text()
     assert 'lbs_mo_received_total{keyword="PING"} 1.0' in text
+    assert 'lbs_location_requests_total{outcome="ok"}' in text  # WHERE located the handset
     assert "lbs_http_requests_total" in text
