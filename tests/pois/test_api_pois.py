@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from typing import Any
 
@@ -35,7 +36,7 @@ async def client(settings: Settings, db: asyncpg.Connection[Any], aiohttp_client
 async def upload(client: Client, tenant: Tenant, body: bytes, ctype: str, app: str = "CITYGUIDE",
                  query: str = "") -> tuple[int, dict[str, Any]]:  # fmt: skip
     headers = {**tenant.auth, "Content-Type": ctype}
-    resp = await client.post(f"/v1/applications/{app}/pois{query}", data=body, headers=headers)
+    resp = await client.post(f"/v1/applications/{app}/pois{query}", data=io.BytesIO(body), headers=headers)
     return resp.status, await resp.json()
 
 
@@ -133,3 +134,11 @@ async def test_openapi_documents_exactly_the_routes(client: Client) -> None:
     mine = {"/v1/pois/nearest", "/v1/applications/{name}/pois", "/location-retrieval/v0.5/retrieve",
             "/location-verification/v3/verify"}  # fmt: skip
     assert mine <= set(doc["paths"])
+
+
+async def test_upload_larger_than_the_json_body_limit_streams(client: Client, tenant: Tenant) -> None:
+    rows = "".join(f"p{i},Pharmacie numero {i:06d},PHARMACY,50.{i:06d},4.{i:06d},Rue {i},,\n" for i in range(30_000))
+    body = (CSV + rows).encode()
+    assert len(body) > 2 * 1_048_576  # twice max_body_bytes: only a streamed read gets through
+    status, report = await upload(client, tenant, body, "text/csv")
+    assert (status, report["inserted"]) == (200, 30_000), report
