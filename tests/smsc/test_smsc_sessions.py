@@ -245,3 +245,11 @@ async def test_smsc_enquire_link_drops_a_silent_bind(smsc: SmscEmulator, raw: Ra
     assert parse_header(await client.read_pdu())[1] == 0x15  # enquire_link, never answered
     assert await client.closed()
     await eventually(lambda: not smsc.binds())
+
+
+async def test_generic_nack_from_the_esme_fails_the_mo(smsc: SmscEmulator, bound_raw: RawClient) -> None:
+    mo = smsc.send_mo(HANDSET, "3311", "INFO")
+    sequence = parse_header(await bound_raw.read_pdu())[3]
+    await bound_raw.send(header(0x80000000, sequence, status=SmppCommandStatus.ESME_RINVCMDLEN))
+    await eventually(lambda: mo.status == "failed")
+    assert mo.errors == ["ESME_RINVCMDLEN"]
