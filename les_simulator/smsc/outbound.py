@@ -9,6 +9,7 @@ the message goes back into the queue; a temporary error (``ESME_RX_T_APPN``, ``E
 from __future__ import annotations
 
 import asyncio
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
@@ -24,13 +25,22 @@ Settle = Callable[["Outbound", SmppCommandStatus], None]
 
 @dataclass(eq=False)
 class Outbound:
-    """One deliver_sm on its way to an ESME, and who to tell when it is answered."""
+    """One deliver_sm on its way to an ESME (encoded once), and who to tell when it is answered."""
 
     system_id: str
-    message: DeliverSm
+    pdu: bytes
     on_settled: Settle | None = None
     attempts: int = 0
     statuses: list[str] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, system_id: str, message: DeliverSm, on_settled: Settle | None = None) -> Outbound:
+        """Encode ``message`` now: an encoding error surfaces here, and retries reuse the octets."""
+        return cls(system_id, message.pdu(), on_settled)
+
+    def with_sequence(self, sequence: int) -> bytes:
+        """The PDU with its sequence_number set for one attempt."""
+        return self.pdu[:12] + struct.pack("!I", sequence) + self.pdu[16:]
 
 
 class OutboundQueues:
@@ -68,6 +78,14 @@ class OutboundQueues:
             self.put_later(item)
         elif item.on_settled is not None:
             item.on_settled(item, status)
+
+    def take_all(self) -> list[Outbound]:
+        """Empty every queue (for the persistent store), oldest first per account."""
+        items: list[Outbound] = []
+        for queue in self._queues.values():
+            while not queue.empty():
+                items.append(queue.get_nowait())
+        return items
 
     def waiting(self) -> dict[str, int]:
         """How many deliver_sm wait per account."""

@@ -344,7 +344,7 @@ class SmscEmulator:
         if wants_receipt(delivery.registered_delivery, stat):
             seconds = self.settings.smsc_dlr_seconds or self.modes.dlr_seconds
             receipt = receipt_pdu(part, stat, now, seconds)
-            self.outbound.put(Outbound(part.system_id, receipt))
+            self.outbound.put(Outbound.of(part.system_id, receipt))
 
     # --- MO ------------------------------------------------------------------------------------------------------
     def send_mo(self, msisdn: str, short_code: str, text: str, ref_bits: int = 8) -> MoRecord:
@@ -366,7 +366,7 @@ class SmscEmulator:
         if len(self.mos) > self.settings.smsc_pdu_log_size:
             del self.mos[next(iter(self.mos))]  # forget the oldest, like the PDU log
         for pdu in pdus:
-            self.outbound.put(Outbound(system_id, pdu, on_settled=mo.settle))
+            self.outbound.put(Outbound.of(system_id, pdu, on_settled=mo.settle))
         return mo
 
     # --- introspection -------------------------------------------------------------------------------------------

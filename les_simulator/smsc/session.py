@@ -297,8 +297,7 @@ class SmppSession:
 
     async def _send_outbound(self, item: Outbound) -> None:
         sequence = self._next_sequence()
-        item.message.sequence_num = sequence
-        data = item.message.pdu()
+        data = item.with_sequence(sequence)
         timeout = self.smsc.settings.smsc_response_timeout_s
         timer = asyncio.get_running_loop().call_later(timeout, self._on_timeout, sequence)
         self._in_flight[sequence] = (item, timer)
