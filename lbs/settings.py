@@ -117,6 +117,9 @@ class Settings(BaseSettings):
     smsc_enquire_link_s: float = Field(
         0.0, description="Silence after which the SMSC emulator sends enquire_link (no answer: bind closed); 0: never."
     )
+    smsc_store_path: str = Field(
+        "", description="File where a stopping SMSC emulator keeps what it still owes (MTs, receipts, MOs); '': none."
+    )
 
     # --- LES / MLP (issue 4) ---
     les_clients: dict[str, str] = Field(

@@ -88,6 +88,15 @@ class DeliveryStore:
         for delivery in suspended:
             self.schedule(delivery, delay)
 
+    def take_suspended(self) -> list[Delivery]:
+        """Hand the suspended parts over (to the on-disk store)."""
+        suspended, self._suspended = self._suspended, []
+        return suspended
+
+    def add_suspended(self, deliveries: list[Delivery]) -> None:
+        """Take parts back (from the on-disk store) for the next ``resume``."""
+        self._suspended.extend(deliveries)
+
     def forget_suspended(self) -> None:
         """A crash that lost the store."""
         self._suspended.clear()

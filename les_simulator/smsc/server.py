@@ -16,6 +16,7 @@ from collections import deque
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from aiosmpplib import TON, PduHeader, SmppCommand, SmppCommandStatus, SubmitSm
@@ -23,6 +24,7 @@ from aiosmpplib import TON, PduHeader, SmppCommand, SmppCommandStatus, SubmitSm
 from lbs.errors import InvalidArgument, NotFound, ServiceUnavailable
 from lbs.msisdn import is_short_code, to_e164
 from lbs.settings import Settings
+from les_simulator.smsc import store
 from les_simulator.smsc.delivery import Delivery, DeliveryStore
 from les_simulator.smsc.handsets import HANDSET_OUTCOMES, HandsetRegistry, HandsetState, MtPart
 from les_simulator.smsc.mo import mo_pdus
@@ -150,8 +152,21 @@ class SmscEmulator:
         listen_port = self.settings.smsc_port if port is None else port
         self._server = await asyncio.start_server(self._on_connect, host or self.settings.smsc_host, listen_port)
         self.port = self._server.sockets[0].getsockname()[1]
+        self._load_store()
         self.deliveries.resume(self.settings.smsc_dlr_delay_s)
         return self.port
+
+    def _load_store(self) -> None:
+        if self.settings.smsc_store_path:
+            deliveries, items = store.load(Path(self.settings.smsc_store_path))
+            self.deliveries.add_suspended(deliveries)
+            for item in items:
+                self.outbound.put(item)
+
+    def _save_store(self) -> None:
+        if self.settings.smsc_store_path:
+            path = Path(self.settings.smsc_store_path)
+            store.save(path, self.deliveries.take_suspended(), self.outbound.take_all())
 
     async def restart(self, down_s: float = 0.0, keep_store: bool = True) -> int:
         """Stop, stay down ``down_s`` seconds, start again on the same port.
@@ -175,6 +190,7 @@ class SmscEmulator:
             await session.close()
         self.deliveries.suspend()
         self.outbound.close()
+        self._save_store()
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:

@@ -253,3 +253,34 @@ async def test_generic_nack_from_the_esme_fails_the_mo(smsc: SmscEmulator, bound
     await bound_raw.send(header(0x80000000, sequence, status=SmppCommandStatus.ESME_RINVCMDLEN))
     await eventually(lambda: mo.status == "failed")
     assert mo.errors == ["ESME_RINVCMDLEN"]
+
+
+async def test_store_on_disk_carries_over_to_a_new_emulator(smsc_settings: Settings, tmp_path: Any) -> None:
+    """A graceful stop writes what the SMSC owes; the next emulator on that path delivers it, once."""
+    settings = smsc_settings.model_copy(update={"smsc_store_path": str(tmp_path / "smsc.json")})
+    first = SmscEmulator(settings)
+    port = await first.start(port=0)
+    first.modes.dlr_delay_s = 5.0  # still scheduled at the stop
+    sender = RawClient(*await asyncio.open_connection("127.0.0.1", port))
+    await sender.send(bind_pdu(command_id=0x02) + submit_sm_pdu(b"scheduled", sequence=2))
+    await read_command(sender, 0x80000004)
+    first.modes.dlr_delay_s = 0.0  # delivered at once; its receipt waits for a receiver bind
+    await sender.send(submit_sm_pdu(b"receipted", sequence=3, destination="32470000002"))
+    await read_command(sender, 0x80000004)
+    await eventually(lambda: first.outbound.waiting() == {"demo": 1})
+    await first.stop()
+    sender.close()
+    assert (tmp_path / "smsc.json").exists()
+
+    second = SmscEmulator(settings)
+    await second.start(port=port)
+    try:
+        assert not (tmp_path / "smsc.json").exists()
+        receiver = RawClient(*await asyncio.open_connection("127.0.0.1", port))
+        await receiver.send(bind_pdu(command_id=0x01))
+        texts = {deliver_sm(await read_command(receiver, 0x05)).short_message.split("Text:")[1] for _ in range(2)}
+        assert texts == {"receipted", "scheduled"}
+        assert [m.text for m in second.handsets.inbox(HANDSET)] == ["scheduled"]
+        receiver.close()
+    finally:
+        await second.stop()
