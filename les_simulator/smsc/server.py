@@ -163,6 +163,10 @@ class SmscEmulator:
             for item in items:
                 self.outbound.put(item)
 
+    def _drop_store(self) -> None:
+        if self.settings.smsc_store_path:
+            Path(self.settings.smsc_store_path).unlink(missing_ok=True)
+
     def _save_store(self) -> None:
         if self.settings.smsc_store_path:
             path = Path(self.settings.smsc_store_path)
@@ -179,6 +183,7 @@ class SmscEmulator:
         if not keep_store:
             self.deliveries.forget_suspended()
             self.outbound = OutboundQueues(self.settings.smsc_retry_s)
+            self._drop_store()
         await asyncio.sleep(down_s)
         return await self.start(port=self.port)
 
