@@ -224,6 +224,7 @@ def create_smsc_app(settings: Settings | None = None) -> web.Application:
     app = create_smsc_control_app(smsc)
 
     async def smpp_listener(app: web.Application) -> AsyncIterator[None]:
+        """The SMPP side lives as long as the app."""
         await app[SMSC].start()
         yield
         await app[SMSC].stop()

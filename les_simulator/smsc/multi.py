@@ -43,6 +43,7 @@ def parse_submit_multi(pdu: bytes, header: PduHeader) -> tuple[list[str], Rebuil
     head, tail = pdu[PDU_HEADER_LENGTH:head_end], pdu[tail_start:]
 
     def rebuild(destination: str) -> tuple[PduHeader, bytes]:
+        """The submit_sm of this message to ``destination``."""
         body = head + destinations[destination] + tail
         length = PDU_HEADER_LENGTH + len(body)
         raw = struct.pack("!IIII", length, SmppCommand.SUBMIT_SM, 0, header.sequence_num) + body

@@ -139,6 +139,7 @@ class BodyReader:
         self.pdu, self.offset = pdu, offset
 
     def take(self, count: int) -> bytes:
+        """The next ``count`` octets."""
         end = self.offset + count
         if end > len(self.pdu):
             raise MalformedPdu("field runs past command_length")
@@ -146,9 +147,11 @@ class BodyReader:
         return data
 
     def octet(self) -> int:
+        """The next octet as an integer."""
         return self.take(1)[0]
 
     def cstring(self, max_length: int) -> bytes:
+        """A NUL-terminated string of at most ``max_length`` octets with its NUL (the NUL is dropped)."""
         end = self.pdu.find(b"\x00", self.offset, self.offset + max_length)
         if end < 0:
             raise MalformedPdu("C-octet string not terminated within its maximum length")
@@ -156,6 +159,7 @@ class BodyReader:
         return data
 
     def tlvs(self) -> dict[int, bytes]:
+        """Every optional parameter up to the end of the PDU, tag -> value."""
         found: dict[int, bytes] = {}
         while self.offset < len(self.pdu):
             tag, length = struct.unpack("!HH", self.take(4))
