@@ -151,7 +151,7 @@ class BodyReader:
         return self.take(1)[0]
 
     def cstring(self, max_length: int) -> bytes:
-        """A NUL-terminated string of at most ``max_length`` octets with its NUL (the NUL is dropped)."""
+        """A NUL-terminated string of at most ``max_length`` octets, NUL included; returned without it."""
         end = self.pdu.find(b"\x00", self.offset, self.offset + max_length)
         if end < 0:
             raise MalformedPdu("C-octet string not terminated within its maximum length")
