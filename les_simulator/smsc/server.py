@@ -63,9 +63,9 @@ class PduRecord:
         except ValueError:
             return f"0x{self.command_id:08X}"
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, with_hex: bool = True) -> dict[str, Any]:
         """The control API's view."""
-        return {
+        body = {
             "at": self.at.isoformat(),
             "session": self.session,
             "system_id": self.system_id,
@@ -74,10 +74,12 @@ class PduRecord:
             "command_status": self.status,
             "sequence_num": self.sequence,
             "length": len(self.raw),
-            "hex": self.raw.hex(),
             **self.fields,
             "error": self.error,
         }
+        if with_hex:
+            body["hex"] = self.raw.hex()
+        return body
 
 
 @dataclass(eq=False)

@@ -67,6 +67,8 @@ async def test_pdu_log_filters_and_clears(smsc: SmscEmulator, esme: EsmeFactory,
     everything = await (await control.get("/sim/pdus")).json()
     assert everything[0]["command"] == "bind_transceiver"
     assert await (await control.get("/sim/pdus", params={"system_id": "nobody"})).json() == []
+    lean = await (await control.get("/sim/pdus", params={"command": "submit_sm", "hex": "false"})).json()
+    assert "hex" not in lean[0] and lean[0]["text"] == "logged"
     assert (await control.delete("/sim/pdus")).status == 204
     assert await (await control.get("/sim/pdus")).json() == []
 
