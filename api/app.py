@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 import structlog
 from aiohttp import web
 
-from api import billing, consent, system, v1
+from api import billing, camara, consent, pois, system, v1
 from api.keys import (
     CONSENT_KEY,
     HTTP_SESSION_KEY,
@@ -27,6 +27,7 @@ from api.keys import (
 )
 from api.middleware import error_middleware, metrics_middleware
 from api.openapi import OPENAPI_FRAGMENTS_KEY
+from api.pois import POI_SEARCH_KEY
 from api.privacy import OPENAPI_PATHS as PRIVACY_PATHS
 from api.privacy import setup_privacy_routes
 from lbs.billing.hooks import attach as attach_billing
@@ -38,10 +39,13 @@ from lbs.keywords import register_builtin
 from lbs.location import LocationService
 from lbs.messaging.core import MessagingCore
 from lbs.messaging.optout import OptOutSms
-from lbs.messaging.router import KeywordRouter, Mo
+from lbs.messaging.router import KeywordRouter, Mo, Reply
 from lbs.metrics import Metrics
 from lbs.mlp import MlpClient
 from lbs.mlp.events import LocationEvent
+from lbs.pois.sms import ActiveQueryDeps
+from lbs.pois.sms import register_keywords as register_poi_keywords
+from lbs.pois.store import custom_words
 from lbs.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -78,12 +82,14 @@ async def _http_session(app: web.Application) -> AsyncIterator[None]:
     await session.close()
 
 
-def _register_keywords(app: web.Application, consent: ConsentService) -> None:
-    settings, router = app[SETTINGS_KEY], app[ROUTER_KEY]
+async def _register_keywords(app: web.Application, consent: ConsentService) -> None:
+    settings, router, pool = app[SETTINGS_KEY], app[ROUTER_KEY], app[PG_POOL_KEY]
     register_builtin(router, app[LOCATION_KEY])
     consent_sms = ConsentSms(consent)
     consent_sms.register(router)
-    OptOutSms(app[PG_POOL_KEY], settings.pseudonym_key, router.service_name, consent_sms.revoke_app).register(router)
+    OptOutSms(pool, settings.pseudonym_key, router.service_name, consent_sms.revoke_app).register(router)
+    deps = ActiveQueryDeps(pool, app[LOCATION_KEY], settings, app[POI_SEARCH_KEY], custom=await custom_words(pool))
+    register_poi_keywords(router, deps)
 
 
 async def _messaging(app: web.Application) -> AsyncIterator[None]:
@@ -91,9 +97,9 @@ async def _messaging(app: web.Application) -> AsyncIterator[None]:
     consent = ConsentService(pool, settings)
     app[CONSENT_KEY] = consent
     app[LOCATION_KEY] = LocationService(pool, consent, app[MLP_CLIENT_KEY])
-    _register_keywords(app, consent)
+    await _register_keywords(app, consent)
 
-    async def on_mo(mo: Mo) -> str | None:
+    async def on_mo(mo: Mo) -> str | Reply | None:
         command = router.parse(mo.text)
         await pool.execute(
             "INSERT INTO subscribers (msisdn, language) VALUES ($1, $2) ON CONFLICT (msisdn) DO NOTHING",
@@ -148,4 +154,6 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.add_routes(consent.routes)
     setup_privacy_routes(app)
     billing.setup_billing_routes(app)
+    pois.setup_poi_routes(app)
+    camara.setup_camara_routes(app)
     return app

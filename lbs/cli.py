@@ -14,6 +14,7 @@ from aiohttp import web
 
 from lbs.billing.cli import register as register_billing
 from lbs.errors import LbsError
+from lbs.pois.cli import register as register_pois
 from lbs.settings import Settings
 
 
@@ -95,7 +96,8 @@ def _demo_data(settings: Settings) -> int:
         finally:
             await conn.close()
 
-    print(f"demo data: {asyncio.run(main())['subscribers']} subscribers, short code {settings.short_code}")
+    loaded = asyncio.run(main())
+    print(f"demo data: {loaded['subscribers']} subscribers, {loaded['pois']} points of interest, short code 3311")
     return 0
 
 
@@ -174,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     retention = sub.add_parser("retention", help="forget what is past its retention")
     retention.add_argument("action", choices=["run"])
     register_billing(sub)
+    register_pois(sub)
     keys = sub.add_parser("keys", help="API keys")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     create = keys_sub.add_parser("create", help="create a key and print it once")

@@ -6,6 +6,7 @@ from typing import Any
 
 import asyncpg
 
+from lbs.pois.demo import load_demo_pois
 from lbs.settings import Settings
 
 DEMO_PROVIDERS = {"CityGuide": ["CITYGUIDE"], "PromoCity": ["PROMOCITY"]}
@@ -47,4 +48,5 @@ async def load(conn: asyncpg.Connection[Any], settings: Settings) -> dict[str, i
             settings.demo_subscribers,
         )
         count = await conn.fetchval("SELECT count(*) FROM subscribers")
-    return {"subscribers": int(count)}
+        pois = await load_demo_pois(conn, settings)
+    return {"subscribers": int(count), "pois": pois.received}

@@ -88,14 +88,14 @@ Step = Callable[[Scenario], Awaitable[None]]
 
 
 async def step_ping(s: Scenario) -> None:
-    s.out("\n> 1. Is the platform alive? An SMS goes in over SMPP, the reply comes out the same way")
+    s.out("\n> Is the platform alive? An SMS goes in over SMPP, the reply comes out the same way")
     await s.say(DEMO_HANDSET, "PING", "PONG".__eq__)
 
 
 async def step_where(s: Scenario) -> None:
     truth = await s.true_position(DEMO_HANDSET)
     s.out(
-        "\n> 2. Where am I? The platform asks the operator's location server (LES) over MLP, then answers by SMS"
+        "\n> Where am I? The platform asks the operator's location server (LES) over MLP, then answers by SMS"
         f"\n  (the LES emulator knows the handset is really at {truth['lat']:.5f}, {truth['lon']:.5f})"
     )
     reply = await s.say(DEMO_HANDSET, "WHERE", lambda t: t.startswith(("You are near", "Sorry")))
@@ -105,7 +105,7 @@ async def step_where(s: Scenario) -> None:
 
 async def step_consent(s: Scenario) -> None:
     s.out(
-        "\n> 3. Consent: the CityGuide app may locate a subscriber only after the subscriber says yes, by SMS"
+        "\n> Consent: the CityGuide app may locate a subscriber only after the subscriber says yes, by SMS"
         "\n  CityGuide asks through the REST API (POST /v1/consents/requests) ..."
     )
     token = await s.provider_key("CityGuide")
@@ -131,13 +131,13 @@ async def step_consent(s: Scenario) -> None:
 async def step_triggered_reports(s: Scenario) -> None:
     from lbs.mlp.showcase import show_triggered_reports
 
-    s.out("\n> 4. Triggered reports: the LES pushes a subscriber's position every second (MLP TLRR/TLREP)")
+    s.out("\n> Triggered reports: the LES pushes a subscriber's position every second (MLP TLRR/TLREP)")
     if not await show_triggered_reports(s.settings, s.session, DEMO_HANDSET, out=s.out):
         raise RuntimeError("the LES pushed fewer reports than asked")
 
 
 async def step_opt_out(s: Scenario) -> None:
-    s.out("\n> 5. The STOP list: one word stops promotional SMS, another undoes it (in the subscriber's language)")
+    s.out("\n> The STOP list: one word stops promotional SMS, another undoes it (in the subscriber's language)")
     await s.say(DEMO_HANDSET, "ARRET", lambda t: "SMS" in t)
     await s.say(DEMO_HANDSET, "START", lambda t: "STOP" in t)
 
@@ -146,11 +146,25 @@ async def step_bill(s: Scenario) -> None:
     from lbs.billing.hooks import print_demo_bill
     from lbs.demo_data import DEMO_PROVIDERS
 
-    s.out("\n> 6. The bill: every location and every SMS segment above was rated per provider contract")
+    s.out("\n> The bill: every location and every SMS segment above was rated per provider contract")
     await print_demo_bill(s.settings, s.out, list(DEMO_PROVIDERS))
 
 
-STEPS: list[Step] = [step_ping, step_where, step_consent, step_triggered_reports, step_opt_out, step_bill]
+async def step_active_query(s: Scenario) -> None:
+    from lbs.pois.demo import step_active_query as show
+
+    await show(s)
+
+
+STEPS: list[Step] = [
+    step_ping,
+    step_where,
+    step_consent,
+    step_active_query,
+    step_triggered_reports,
+    step_opt_out,
+    step_bill,
+]
 
 
 async def play(settings: Settings, out: Out = print, steps: list[Step] | None = None) -> bool:

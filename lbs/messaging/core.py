@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -38,7 +37,7 @@ from lbs.consent.audit import pseudonym
 from lbs.db import Conn
 from lbs.errors import InvalidArgument
 from lbs.messaging import outbox
-from lbs.messaging.router import Mo
+from lbs.messaging.router import Mo, Reply
 from lbs.messaging.smpp import FastCorrelator, WindowedBroker, install
 from lbs.messaging.throttle import Throttle
 from lbs.msisdn import is_short_code, to_e164
@@ -47,15 +46,8 @@ from lbs.settings import Settings
 log = structlog.get_logger(__name__)
 
 
-@dataclass(frozen=True)
-class Reply:
-    """A handler's answer with what billing and the outbox need beyond the text."""
-
-    text: str
-    application_id: int | None = None
-
-
-MoHandler = Callable[[Mo], Awaitable["str | Reply | None"]]
+MoHandler = Callable[[Mo], Awaitable[str | Reply | None]]
+__all__ = ["MessagingCore", "MoHandler", "Reply"]
 ReceiptListener = Callable[[Conn, int, str], Awaitable[None]]  # (conn, mt id, stat) in the receipt's transaction
 SubmitListener = Callable[[Conn, asyncpg.Record], Awaitable[None]]  # (conn, MT row) when the SMSC accepted it
 

@@ -28,7 +28,15 @@ class Command:
     language: str
 
 
-Handler = Callable[[Mo, Command], Awaitable[str | None]]
+@dataclass(frozen=True)
+class Reply:
+    """A handler's answer with what billing and the outbox need beyond the text."""
+
+    text: str
+    application_id: int | None = None
+
+
+Handler = Callable[[Mo, Command], Awaitable[str | Reply | None]]
 
 
 def normalise(word: str) -> str:
@@ -74,7 +82,7 @@ class KeywordRouter:
         keywords = ", ".join(sorted(self._entries))
         return f"{self.service_name}: unknown command. Send one of: {keywords}."
 
-    async def dispatch(self, mo: Mo) -> tuple[str, str | None]:
+    async def dispatch(self, mo: Mo) -> tuple[str, str | Reply | None]:
         """Run the handler for ``mo``; return ``(keyword or "UNKNOWN", reply text or None)``."""
         command = self.parse(mo.text)
         if command is None:

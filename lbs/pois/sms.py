@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 import asyncpg
 import structlog
@@ -23,8 +23,7 @@ from lbs.consent.decision import Precision, Purpose, Reason
 from lbs.consent.texts import purpose_word, text
 from lbs.errors import LbsError, NotFound
 from lbs.location import ConsentRefused, LocationService
-from lbs.messaging.core import Reply
-from lbs.messaging.router import Command, Handler, KeywordRouter, Mo, normalise
+from lbs.messaging.router import Command, Handler, KeywordRouter, Mo, Reply, normalise
 from lbs.mlp.models import Position, Qos
 from lbs.pois import reply
 from lbs.pois.areas import area_name
@@ -168,9 +167,8 @@ def register_keywords(router: KeywordRouter, deps: ActiveQueryDeps) -> ActiveQue
     words = dict(deps.words)
     for custom in deps.custom:  # a custom word routes to its category's handler on every short code
         words.setdefault(custom.keyword, (custom.category, custom.language))
-    # The handler answers a Reply (text + application) so the MT pipeline bills the reply to the application;
-    # the router passes it through unchanged (its Handler type still says str).
-    handler = cast(Handler, queries.handle)
+    # The handler answers a Reply (text + application) so the MT pipeline bills the reply to the application.
+    handler: Handler = queries.handle
     for code, cat in CATEGORIES.items():
         main = cat.words["en"][0]
         try:
