@@ -25,14 +25,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import math
 import os
 import resource
 import secrets
 import statistics
+import subprocess
 import sys
 import time
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
@@ -223,10 +228,196 @@ def update_ms(index: FenceIndex, fences: list[Fence], n: int) -> tuple[float, fl
     return statistics.median(times), statistics.fmean(times)
 
 
+# --- end to end: stream -> 2 worker processes -> transitions -> triggers/outbox ------------------------------------
+
+BENCH_REDIS_DB = 12  # the pipeline's own Redis db index; only its gf:* keys are deleted at the end
+
+
+def _pipeline_worker(consumer: str) -> None:
+    """Child process: one geofence worker with settings from the environment, until terminated."""
+    from lbs.db import create_pool
+
+    async def serve() -> None:
+        import redis.asyncio as aioredis
+
+        from geofences.worker import GeofenceWorker
+
+        settings = Settings()
+        pool = await create_pool(settings)
+        redis = aioredis.Redis.from_url(settings.redis_url)
+        await GeofenceWorker(settings, pool, redis, consumer).run(asyncio.Event())
+
+    asyncio.run(serve())
+
+
+async def _seed_pipeline(db: Any, fences: list[Fence], walkers: list[str], key: str) -> None:
+    from geofences.model import shape_to_geojson
+    from lbs.consent.audit import pseudonym
+    from lbs.consent.decision import Precision, Purpose
+    from lbs.consent.registry import Source, Subject, grant_event, record
+
+    provider = await db.fetchval("INSERT INTO providers (name) VALUES ('PromoCity') RETURNING id")
+    app = await db.fetchval(
+        "INSERT INTO applications (provider_id, name) VALUES ($1, 'PROMOCITY') RETURNING id", provider
+    )
+    now = datetime.now(UTC)
+    rows = [
+        (provider, app, f"promo {f.id}", "PROMOCITY", json.dumps(shape_to_geojson(f.shape)), "enter", "{name}!", "3311",
+         now - timedelta(days=1), now + timedelta(days=30))
+        for f in fences
+    ]  # fmt: skip
+    await db.executemany(
+        "INSERT INTO promotions (provider_id, application_id, name, brand, fence, trigger, template, source,"
+        " valid_from, valid_until) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        rows,
+    )
+    await db.executemany("INSERT INTO subscribers (msisdn) VALUES ($1)", [(m,) for m in walkers])
+    for msisdn in walkers:
+        for purpose in (Purpose.GEOFENCING, Purpose.MARKETING):
+            event = grant_event("PROMOCITY", purpose, Precision.EXACT, now - timedelta(hours=1), timedelta(days=30))
+            await record(db, Subject(msisdn, pseudonym(key, msisdn)), event, Source("api", "bench", {}))
+
+
+def _background(n_subs: int, rounds: int) -> list[Report]:
+    """Subscribers mostly standing still (10 m jitter, 20 m accuracy): few transitions, as in a real population."""
+    rng = np.random.default_rng(POINT_SEED + 1)
+    box = box_deg(250)
+    lon, lat = rng.uniform(box[0], box[2], n_subs), rng.uniform(box[1], box[3], n_subs)
+    t0 = time.time() - 3600
+    kx = math.cos(math.radians(CENTRE[1])) * M_PER_DEG
+    return [
+        Report(f"+3249{s:07d}", float(lon[s] + rng.normal(0, 10) / kx), float(lat[s] + rng.normal(0, 10) / M_PER_DEG),
+               20.0, t0 + 60 * r)
+        for r in range(rounds) for s in range(n_subs)
+    ]  # fmt: skip
+
+
+def _start_workers(env: dict[str, str], n: int) -> list[subprocess.Popen[bytes]]:
+    return [subprocess.Popen([sys.executable, __file__, "--pipeline-worker", f"w{i}"], env=env) for i in range(n)]
+
+
+async def _drained(redis: Any, settings: Settings) -> bool:
+    groups = await redis.xinfo_groups(settings.geofence_stream)
+    group = next(g for g in groups if g["name"].decode() == settings.geofence_group)
+    return bool(group["lag"] == 0 and group["pending"] == 0)
+
+
+async def _lag(redis: Any, settings: Settings) -> int:
+    groups = await redis.xinfo_groups(settings.geofence_stream)
+    group = next(g for g in groups if g["name"].decode() == settings.geofence_group)
+    return int(group["lag"] or 0) + int(group["pending"])
+
+
+async def pipeline(quick: bool) -> tuple[float, float, str]:
+    """(reports/s through 2 worker processes, trigger latency p99 in ms, a comment line)."""
+    import asyncpg
+    import redis.asyncio as aioredis
+
+    from geofences.worker import GeofenceWorker, publish
+    from lbs import migrate
+
+    base = Settings()
+    name = f"lbs_bench_pipeline_{os.getpid()}_{secrets.token_hex(3)}"
+    admin = await asyncpg.connect(base.database_url)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    url = urlunsplit(urlsplit(base.database_url)._replace(path=f"/{name}"))
+    redis_url = urlunsplit(urlsplit(base.redis_url)._replace(path=f"/{BENCH_REDIS_DB}"))
+    stream = f"gf:bench:{os.getpid()}"
+    env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": redis_url, "LBS_GEOFENCE_STREAM": stream,
+           "LBS_GEOFENCE_SYNC_S": "3600", "LBS_GEOFENCE_BLOCK_MS": "50", "LBS_DB_POOL_MAX": "4"}  # fmt: skip
+    settings = Settings(database_url=url, redis_url=redis_url, geofence_stream=stream)
+    redis = aioredis.Redis.from_url(redis_url)
+    children: list[subprocess.Popen[bytes]] = []
+    try:
+        await asyncio.to_thread(migrate.upgrade, url)
+        walkers = [f"+3248{i:07d}" for i in range(200)]
+        db = await asyncpg.connect(url)
+        fences = [f for f in make_fences(10_000, box_deg(250)) if isinstance(f.shape, Circle) or f.shape.is_valid]
+        await _seed_pipeline(db, fences, walkers, settings.pseudonym_key)
+        centre = await db.fetchval("SELECT fence FROM promotions WHERE fence ? 'center' ORDER BY id LIMIT 1")
+        await GeofenceWorker(settings, None, redis).ensure_group()  # type: ignore[arg-type]
+        n_subs = 10_000 if quick else 50_000
+        everything = _background(n_subs, 5)
+        warm, reports = everything[:n_subs], everything[n_subs:]
+        await publish(redis, settings, warm)  # first reports: everyone's initial presence (cold start, not timed)
+        children = _start_workers(env, 2)
+        while not await _drained(redis, settings):  # noqa: ASYNC110 (polling other processes)
+            await asyncio.sleep(0.05)
+        cold = await db.fetchval("SELECT count(*) FROM promotion_triggers")
+        for i in range(0, len(reports), 10_000):
+            await publish(redis, settings, reports[i : i + 10_000])
+        total = len(reports)
+        while await _lag(redis, settings) >= total:  # noqa: ASYNC110 (polling other processes)
+            await asyncio.sleep(0.005)
+        started = time.perf_counter()
+        while not await _drained(redis, settings):  # noqa: ASYNC110 (polling other processes)
+            await asyncio.sleep(0.02)
+        rate = total / (time.perf_counter() - started)
+        steady = await db.fetchval("SELECT count(*) FROM promotion_triggers") - cold
+        p99 = await _latency(db, redis, settings, walkers, json.loads(centre), rate)
+        await db.close()
+    finally:
+        for child in children:
+            child.terminate()
+            child.wait(10)
+        async for key in redis.scan_iter(match="gf:*", count=10_000):
+            await redis.delete(key)
+        await redis.aclose()
+        admin = await asyncpg.connect(base.database_url)
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+    comment = (
+        f"# pipeline: {total} timed reports from {n_subs} subscribers, {len(fences)} promotions, 2 worker processes;"
+        f" {cold} triggers in the untimed first round, {steady} in the timed rounds"
+    )
+    return rate, p99, comment
+
+
+async def _latency(
+    db: Any, redis: Any, settings: Settings, walkers: list[str], fence: dict[str, Any], rate: float
+) -> float:
+    """Walkers step into a fence (enter) amid background load at half the measured rate: p99 trigger latency."""
+    from geofences.worker import publish
+    from lbs.consent.audit import pseudonym
+
+    lon, lat = fence["center"]
+    background = _background(5_000, 2)
+    per_tick = max(1, int(rate / 2 / 50))  # 50 ticks a second
+    t_end = time.perf_counter() + 4.0
+    i = 0
+    walker_steps = [(w, k) for k in range(3) for w in walkers]
+    while time.perf_counter() < t_end or walker_steps:
+        now = time.time()
+        batch = [replace(r, at=now - 1) for r in background[i : i + per_tick]]
+        i = (i + per_tick) % max(1, len(background) - per_tick)
+        for msisdn, k in walker_steps[: len(walkers) // 10]:
+            offset = 0.05 if k == 0 else 0.0  # far away, then twice on the centre
+            batch.append(Report(msisdn, lon, lat + offset, 0.0, now + k * 1e-3))
+        walker_steps = walker_steps[len(walkers) // 10 :]
+        await publish(redis, settings, batch)
+        await asyncio.sleep(0.02)
+    while not await _drained(redis, settings):  # noqa: ASYNC110 (polling another process)
+        await asyncio.sleep(0.02)
+    subjects = [pseudonym(settings.pseudonym_key, w) for w in walkers]
+    rows = await db.fetch(
+        "SELECT extract(epoch FROM occurred_at) AS handled, idempotency_key FROM promotion_triggers"
+        " WHERE transition = 'enter' AND subject = ANY($1)",
+        subjects,
+    )
+    latencies = [(float(r["handled"]) - float(r["idempotency_key"].rsplit(":", 1)[1])) * 1000 for r in rows]
+    print(f"# trigger latency: {len(latencies)} enters, median {statistics.median(latencies):.1f} ms", file=sys.stderr)
+    return statistics.quantiles(latencies, n=100)[98] if len(latencies) > 1 else float("nan")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes, same lines (under 60 s)")
+    parser.add_argument("--pipeline-worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.pipeline_worker:
+        _pipeline_worker(args.pipeline_worker)
+        return
     scale = 0.25 if args.quick else 1.0
     n_fences = int(100_000 * scale * scale)
     side = 250 * scale
@@ -271,6 +462,10 @@ def main() -> None:
     print(f"geofence_update_ms: {med_ms:.2f} ms (mean with compactions {mean_ms:.2f} ms)")
     print(f"geofence_index_mb: {index.nbytes / 1e6:.1f} MB")
     print(f"geofence_index_rss_mb: {rss1 - rss0:.1f} MB")
+    pipe_rate, trigger_p99, comment = asyncio.run(pipeline(args.quick))
+    print(comment)
+    print(f"pipeline_reports_per_s: {pipe_rate:.0f} reports/s")
+    print(f"trigger_p99_ms: {trigger_p99:.1f} ms")
 
 
 if __name__ == "__main__":

@@ -98,8 +98,20 @@ class FenceIndex:
         """Full rebuild from the live fences (drops dead slots and the delta)."""
         self.rebuild([f for slot, f in enumerate(self.fences) if self.alive[slot]])
 
+    def apply(self, upserts: Iterable[Fence], removes: Iterable[int] = ()) -> None:
+        """Many edits at once: one delta rebuild (or one compaction) for all of them."""
+        for fence_id in removes:
+            self._kill(fence_id)
+        for fence in upserts:
+            self._add(fence)
+        self._after_edit()
+
     def upsert(self, fence: Fence) -> None:
         """Add ``fence`` or replace the fence with its id, without a full rebuild."""
+        self._add(fence)
+        self._after_edit()
+
+    def _add(self, fence: Fence) -> None:
         self._kill(fence.id)
         slot = len(self.fences)
         self.fences.append(fence)
@@ -111,7 +123,6 @@ class FenceIndex:
         self._set_params(slot, fence)
         self.delta_slots.append(slot)
         self._ids = None
-        self._after_edit()
 
     def remove(self, fence_id: int) -> bool:
         """Drop a fence; False when there was none with that id."""

@@ -47,6 +47,12 @@ return 1
 """
 
 
+# KEYS[1]: presence hash. The whole hash as one string "field\nvalue\n...": one reply to parse instead of 2n+2.
+_LOAD = """
+return table.concat(redis.call('HGETALL', KEYS[1]), '\\n')
+"""
+
+
 def presence_key(msisdn: str) -> str:
     """The subscriber's presence hash (hash-tagged by MSISDN)."""
     return f"gf:{{{msisdn}}}:p"
@@ -109,6 +115,12 @@ def parse_hash(msisdn: str, raw: dict[Any, Any]) -> Presence:
     return presence
 
 
+def parse_joined(msisdn: str, raw: bytes | str) -> Presence:
+    """A :class:`Presence` from the load script's joined answer."""
+    parts = _text(raw).split("\n") if raw else []
+    return parse_hash(msisdn, dict(zip(parts[::2], parts[1::2], strict=True)))
+
+
 class PresenceStore:
     """Load and save presence for batches of subscribers (one round trip each way per batch)."""
 
@@ -116,14 +128,15 @@ class PresenceStore:
         self.redis = redis
         self.ttl_s = ttl_s
         self._save = redis.register_script(_SAVE)
+        self._load = redis.register_script(_LOAD)
 
     async def load(self, msisdns: Sequence[str]) -> list[Presence]:
         """Presence of each subscriber, in order."""
         async with self.redis.pipeline(transaction=False) as pipe:
             for msisdn in msisdns:
-                pipe.hgetall(presence_key(msisdn))
+                await self._load(keys=[presence_key(msisdn)], client=pipe)
             answers = await pipe.execute()
-        return [parse_hash(m, a) for m, a in zip(msisdns, answers, strict=True)]
+        return [parse_joined(m, a) for m, a in zip(msisdns, answers, strict=True)]
 
     async def save(self, items: Sequence[tuple[Presence, float, Changes, Sequence[Transition]]]) -> list[bool]:
         """Apply (presence as loaded, new report time, changes, transitions) per subscriber, transitions going to

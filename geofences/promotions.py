@@ -16,8 +16,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
+import structlog
 
-from geofences.model import Fence, FenceLimits, distance_to_centre_m, parse_shape
+from geofences.model import Fence, FenceLimits, InvalidFence, distance_to_centre_m, parse_shape
 from geofences.rules import Facts, Outcome, Promotion, decide, local_day_start, render
 from geofences.transitions import Transition
 from lbs.consent import registry
@@ -27,6 +28,8 @@ from lbs.db import Conn, Executor
 from lbs.messaging import outbox
 from lbs.messaging import rules as marketing
 from lbs.settings import Settings
+
+log = structlog.get_logger(__name__)
 
 COLUMNS = (
     "p.id, p.provider_id, a.name AS application, p.application_id, p.name, p.brand, p.shop, p.fence, p.trigger,"
@@ -75,20 +78,35 @@ class FenceSync:
     upsert: list[Fence]
     remove: list[int]
     seen_until: datetime | None
+    versions: dict[int, datetime]  # promotion id -> updated_at of what was read
 
 
-async def changed_fences(conn: Executor, since: datetime | None) -> FenceSync:
-    """Promotions changed after ``since`` (all when None); workers apply this so edits need no restart."""
+async def changed_fences(
+    conn: Executor, since: datetime | None, known: Mapping[int, datetime] | None = None
+) -> FenceSync:
+    """Promotions changed after ``since`` (all when None); workers apply this so edits need no restart.
+
+    Rows whose ``updated_at`` is the one in ``known`` (already applied) are skipped without parsing their fence.
+    """
     rows = await conn.fetch(
         f"SELECT {COLUMNS} {FROM} WHERE $1::timestamptz IS NULL OR p.updated_at > $1 ORDER BY p.updated_at", since
     )
-    sync = FenceSync([], [], since)
+    sync = FenceSync([], [], since, {})
     for row in rows:
-        if row["status"] == "active":
-            sync.upsert.append(fence_of(row))
+        sync.seen_until = row["updated_at"]
+        if known is not None and known.get(int(row["id"])) == row["updated_at"]:
+            continue
+        try:
+            fence = fence_of(row) if row["status"] == "active" else None
+        except InvalidFence as exc:  # only a row written around the API can be invalid: never index it
+            log.warning("promotion fence not indexed", promotion=row["id"], reason=exc.message)
+            fence = None
+        if fence is not None:
+            sync.upsert.append(fence)
         else:
             sync.remove.append(int(row["id"]))
         sync.seen_until = row["updated_at"]
+        sync.versions[int(row["id"])] = row["updated_at"]
     return sync
 
 

@@ -46,26 +46,15 @@ Entry = tuple[bytes, dict[bytes, bytes]]
 
 
 def report_fields(report: Report) -> dict[str, str]:
-    """A report as a stream entry."""
-    return {
-        "msisdn": report.msisdn,
-        "lon": repr(report.lon),
-        "lat": repr(report.lat),
-        "acc": repr(report.accuracy_m),
-        "at": repr(report.at),
-    }
+    """A report as a stream entry: one field ``p`` = ``msisdn|lon|lat|accuracy|at`` (one value to parse, not ten)."""
+    return {"p": f"{report.msisdn}|{report.lon!r}|{report.lat!r}|{report.accuracy_m!r}|{report.at!r}"}
 
 
 def parse_entry(fields: dict[bytes, bytes]) -> Report | None:
     """A stream entry as a report (None when malformed: acknowledged and dropped)."""
     try:
-        return Report(
-            fields[b"msisdn"].decode(),
-            float(fields[b"lon"]),
-            float(fields[b"lat"]),
-            float(fields[b"acc"]),
-            float(fields[b"at"]),
-        )
+        msisdn, lon, lat, accuracy, at = fields[b"p"].decode().split("|")
+        return Report(msisdn, float(lon), float(lat), float(accuracy), float(at))
     except (KeyError, ValueError, UnicodeDecodeError):
         return None
 
@@ -101,6 +90,8 @@ class GeofenceWorker:
         self.engine = Engine(index_from(settings), hysteresis_from(settings))
         self.store = PresenceStore(redis, settings.retention_presence_s)
         self.synced_until: datetime | None = None
+        self.versions: dict[int, datetime] = {}
+        self.positions: Counter[int] = Counter()
         self.next_sync = 0.0
         self.handled = 0
         self.clock = clock
@@ -115,24 +106,28 @@ class GeofenceWorker:
     async def sync(self) -> None:
         """Apply promotion changes to the index (all promotions the first time)."""
         since = self.synced_until - SYNC_OVERLAP if self.synced_until else None
-        changes = await changed_fences(self.pool, since)
+        changes = await changed_fences(self.pool, since, self.versions)  # overlap re-reads skipped
         if self.synced_until is None:
             self.engine.index.rebuild(changes.upsert)
         else:
-            for fence in changes.upsert:
-                self.engine.index.upsert(fence)
-        for fence_id in changes.remove:
-            self.engine.index.remove(fence_id)
+            self.engine.index.apply(changes.upsert, changes.remove)
+        self.versions.update(changes.versions)
         self.synced_until = changes.seen_until or self.synced_until
+        await self.flush_counters()
 
-    async def take(self, block_ms: int | None = None) -> list[Entry]:
-        """Entries abandoned by a dead worker first, else new ones."""
+    async def flush_counters(self) -> None:
+        """Write the positions counted since the last flush (kept in memory between syncs: cheap per report)."""
+        counts, self.positions = self.positions, Counter()
+        await add_counters(self.pool, {(fence_id, "positions"): n for fence_id, n in counts.items()})
+
+    async def take(self, block_ms: int | None = None) -> tuple[list[Entry], bool]:
+        """Entries abandoned by a dead worker first (True), else new ones (False)."""
         s = self.settings
         claimed: Any = await self.redis.xautoclaim(
             s.geofence_stream, s.geofence_group, self.consumer, s.geofence_claim_idle_ms, "0-0", count=s.geofence_batch
         )
         if claimed[1]:
-            return [(e[0], e[1]) for e in claimed[1] if e[1] is not None]
+            return [(e[0], e[1]) for e in claimed[1] if e[1] is not None], True
         answer: Any = await self.redis.xreadgroup(
             s.geofence_group,
             self.consumer,
@@ -140,15 +135,18 @@ class GeofenceWorker:
             count=s.geofence_batch,
             block=s.geofence_block_ms if block_ms is None else block_ms,
         )
-        return [(e[0], e[1]) for _, entries in answer for e in entries] if answer else []
+        return ([(e[0], e[1]) for _, entries in answer for e in entries] if answer else []), False
 
-    async def handle(self, entries: list[Entry]) -> list[Transition]:
-        """Steps 2-4 of the module docstring for one batch; returns the transitions handled."""
+    async def handle(self, entries: list[Entry], claimed: bool = False) -> list[Transition]:
+        """Steps 2-4 of the module docstring for one batch; returns the transitions handled.
+
+        Claimed entries (a dead worker's) may have left transitions in outboxes: then every subscriber of the batch
+        is drained; otherwise only those with new transitions.
+        """
         reports = [r for r in (parse_entry(f) for _, f in entries) if r is not None]
-        inside: Counter[int] = Counter()
-        await self.engine.process(self.store, reports, inside)
-        handled = await self.drain(sorted({r.msisdn for r in reports}))
-        await add_counters(self.pool, {(fence_id, "positions"): n for fence_id, n in inside.items()})
+        transitions = await self.engine.process(self.store, reports, self.positions)
+        subscribers = {r.msisdn for r in reports} if claimed else {t.msisdn for t in transitions}
+        handled = await self.drain(sorted(subscribers))
         if entries:
             await self.redis.xack(self.settings.geofence_stream, self.settings.geofence_group, *[e[0] for e in entries])
         return handled
@@ -176,20 +174,24 @@ class GeofenceWorker:
         if loop.time() >= self.next_sync:
             await self.sync()
             self.next_sync = loop.time() + self.settings.geofence_sync_s
-        entries = await self.take(block_ms)
+        entries, claimed = await self.take(block_ms)
         if entries:
-            await self.handle(entries)
+            await self.handle(entries, claimed)
         return len(entries)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until ``stop`` is set."""
         await self.ensure_group()
-        while not stop.is_set():
-            try:
-                await self.run_once()
-            except (OSError, asyncpg.PostgresError, ResponseError) as exc:
-                log.warning("geofence worker batch failed; entries stay pending", error=str(exc))
-                await asyncio.sleep(1.0)
+        try:
+            while not stop.is_set():
+                try:
+                    await self.run_once()
+                except (OSError, asyncpg.PostgresError, ResponseError) as exc:
+                    log.warning("geofence worker batch failed; entries stay pending", error=str(exc))
+                    await asyncio.sleep(1.0)
+        finally:
+            with contextlib.suppress(OSError, asyncpg.PostgresError):
+                await self.flush_counters()
 
 
 async def _serve(settings: Settings) -> None:

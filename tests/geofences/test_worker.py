@@ -60,7 +60,7 @@ async def test_killed_worker_loses_nothing_and_nothing_fires_twice(
         t0 = NOW.timestamp() - 600
         await publish(redis_client, s, [r for m in SUBSCRIBERS[:3] for r in walk(m, t0)])
         # worker a takes the batch, commits presence and transitions, and dies before acting on them
-        entries = await a.take()
+        entries, _ = await a.take()
         assert len(entries) == 9
         reports = [r for r in (parse_entry(f) for _, f in entries) if r is not None]
         committed = await a.engine.process(a.store, reports)
@@ -75,6 +75,8 @@ async def test_killed_worker_loses_nothing_and_nothing_fires_twice(
         for report in reports:
             await a.drain([report.msisdn])
         assert await b.run_once() == 0
+        await a.flush_counters()
+        await b.flush_counters()
     finally:
         await pool.close()
     fired = await db.fetchval("SELECT count(*) FROM promotion_triggers WHERE outcome = 'fired'")
@@ -103,7 +105,7 @@ async def test_replayed_entries_after_a_crash_before_ack(
         await a.ensure_group()
         await a.sync()
         await publish(redis_client, s, walk(SUBSCRIBERS[0], NOW.timestamp() - 600))
-        entries = await a.take()
+        entries, _ = await a.take()
         reports = [r for r in (parse_entry(f) for _, f in entries) if r is not None]
         await a.engine.process(a.store, reports)
         await a.drain([SUBSCRIBERS[0]])  # acted on, then killed before XACK
@@ -142,7 +144,7 @@ async def test_edits_reach_a_running_worker(
         await client.post(f"/v1/promotions/{promo['id']}/resume", headers=auth(keys["promocity"]))
         await w.sync()
         assert w.engine.index.hits(*GRAND_PLACE) == [promo["id"]]
-        await redis_client.xadd(s.geofence_stream, {"msisdn": "+32470000001", "lon": "x"})
+        await redis_client.xadd(s.geofence_stream, {"p": "+32470000001|x"})
         assert await w.run_once(block_ms=10) == 1  # malformed: acknowledged and dropped
         assert (await redis_client.xpending(s.geofence_stream, s.geofence_group))["pending"] == 0
     finally:
@@ -153,7 +155,7 @@ def test_entry_codec_and_cli_hook() -> None:
     report = Report("+32470000001", 4.35, 50.84, 12.5, 1764000000.25)
     fields = {k.encode(): v.encode() for k, v in report_fields(report).items()}
     assert parse_entry(fields) == report
-    assert parse_entry({b"msisdn": b"+1"}) is None
+    assert parse_entry({b"msisdn": b"+1"}) is None and parse_entry({b"p": b"+1|2|3"}) is None
     parser = argparse.ArgumentParser()
     register(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["worker", "geofence"])
