@@ -7,6 +7,8 @@
   (subscriber x fence x transition x report time): a replayed stream entry inserts nothing, so nothing fires twice.
   The subscriber is stored as the consent pseudonym, never the MSISDN. Caps count these rows.
 - ``promotion_counters``: positions evaluated, transitions, fired, suppressed:<reason>, sent, delivered, stops.
+- ``geofencing_subscriptions``: CAMARA geofencing subscriptions (one device, one circle, a sink);
+  ``geofencing_deliveries``: their CloudEvents, a durable outbox delivered with retries (``event_id`` unique).
 """
 
 from __future__ import annotations
@@ -80,4 +82,50 @@ promotion_counters = sa.Table(
     sa.Column("promotion_id", sa.BigInteger, sa.ForeignKey("promotions.id", ondelete="CASCADE"), primary_key=True),
     sa.Column("counter", sa.Text, primary_key=True),
     sa.Column("value", sa.BigInteger, nullable=False, server_default="0"),
+)
+
+geofencing_subscriptions = sa.Table(
+    "geofencing_subscriptions",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("public_id", sa.Text, nullable=False, unique=True),
+    sa.Column("provider_id", sa.BigInteger, sa.ForeignKey("providers.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("application_id", sa.BigInteger, sa.ForeignKey("applications.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("msisdn", sa.Text, nullable=False),
+    sa.Column("lon", sa.Float, nullable=False),
+    sa.Column("lat", sa.Float, nullable=False),
+    sa.Column("radius_m", sa.Float, nullable=False),
+    sa.Column("types", JSONB, nullable=False),
+    sa.Column("sink", sa.Text, nullable=False),
+    sa.Column("credential", JSONB, nullable=True),
+    sa.Column("initial_event", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("max_events", sa.Integer, nullable=True),
+    sa.Column("events_sent", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("status", sa.Text, nullable=False, server_default="ACTIVE"),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now(), index=True),
+    sa.CheckConstraint("status IN ('ACTIVE', 'EXPIRED', 'DELETED')", name="geofencing_subscriptions_status_check"),
+    sa.CheckConstraint("radius_m > 0", name="geofencing_subscriptions_radius_check"),
+)
+
+geofencing_deliveries = sa.Table(
+    "geofencing_deliveries",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column(
+        "subscription_id",
+        sa.BigInteger,
+        sa.ForeignKey("geofencing_subscriptions.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("event_id", sa.Text, nullable=False, unique=True),
+    sa.Column("body", JSONB, nullable=False),
+    sa.Column("status", sa.Text, nullable=False, server_default="pending"),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.CheckConstraint("status IN ('pending', 'delivered', 'failed')", name="geofencing_deliveries_status_check"),
+    sa.Index("geofencing_deliveries_due_idx", "next_attempt_at", postgresql_where=sa.text("status = 'pending'")),
 )

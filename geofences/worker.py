@@ -7,7 +7,8 @@ Several workers (one or more machines) share one consumer group on ``settings.ge
 2. :meth:`Engine.process`: presence in Redis, compare-and-set per subscriber; the transitions are committed to the
    subscriber's outbox in the same script (a replayed report is older than the state and changes nothing);
 3. drain the outboxes of the batch's subscribers: each transition goes through the promotion rules in PostgreSQL
-   under its idempotency key (:func:`geofences.promotions.handle_transition`), then leaves the outbox;
+   under its idempotency key (:func:`geofences.promotions.handle_transition`), or becomes a CAMARA CloudEvent in the
+   delivery outbox (:func:`geofences.camara.handle_transition`), then leaves the subscriber's outbox;
 4. XACK. A worker killed anywhere in 1-4 leaves its entries pending; whoever claims them redoes what is missing, and
    nothing fires twice.
 
@@ -26,11 +27,13 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+import aiohttp
 import asyncpg
 import redis.asyncio as aioredis
 import structlog
 from redis.exceptions import ResponseError
 
+from geofences import camara
 from geofences.config import hysteresis_from, index_from
 from geofences.engine import Engine
 from geofences.presence import PresenceStore
@@ -90,6 +93,7 @@ class GeofenceWorker:
         self.engine = Engine(index_from(settings), hysteresis_from(settings))
         self.store = PresenceStore(redis, settings.retention_presence_s)
         self.synced_until: datetime | None = None
+        self.subs_synced_until: datetime | None = None
         self.versions: dict[int, datetime] = {}
         self.positions: Counter[int] = Counter()
         self.next_sync = 0.0
@@ -106,13 +110,18 @@ class GeofenceWorker:
     async def sync(self) -> None:
         """Apply promotion changes to the index (all promotions the first time)."""
         since = self.synced_until - SYNC_OVERLAP if self.synced_until else None
+        sub_since = self.subs_synced_until - SYNC_OVERLAP if self.subs_synced_until else None
         changes = await changed_fences(self.pool, since, self.versions)  # overlap re-reads skipped
-        if self.synced_until is None:
-            self.engine.index.rebuild(changes.upsert)
+        subs = await camara.changed_fences(self.pool, sub_since, self.versions)
+        if self.synced_until is None and self.subs_synced_until is None:
+            self.engine.index.rebuild(changes.upsert + subs.upsert)
         else:
-            self.engine.index.apply(changes.upsert, changes.remove)
+            self.engine.index.apply(changes.upsert + subs.upsert, changes.remove + subs.remove)
         self.versions.update(changes.versions)
+        self.versions.update(subs.versions)
         self.synced_until = changes.seen_until or self.synced_until
+        self.subs_synced_until = subs.seen_until or self.subs_synced_until
+        await camara.expire_due(self.pool, self.clock())
         await self.flush_counters()
 
     async def flush_counters(self) -> None:
@@ -164,6 +173,9 @@ class GeofenceWorker:
 
     async def _trigger(self, transition: Transition) -> None:
         async with self.pool.acquire() as conn:
+            if transition.fence_id >= camara.SUBSCRIPTION_FENCE_BASE:
+                await camara.handle_transition(conn, self.settings, transition, self.clock())
+                return
             row = await conn.fetchrow(f"SELECT {COLUMNS} {FROM} WHERE p.id = $1", transition.fence_id)
             if row is not None:
                 await handle_transition(conn, self.settings, row, transition, self.clock())
@@ -179,13 +191,22 @@ class GeofenceWorker:
             await self.handle(entries, claimed)
         return len(entries)
 
+    async def deliver(self, session: aiohttp.ClientSession) -> int:
+        """POST due CAMARA CloudEvents (the delivery outbox); the number attempted."""
+        return await camara.deliver_due(self.pool, session, self.settings, self.clock())
+
     async def run(self, stop: asyncio.Event) -> None:
-        """Until ``stop`` is set."""
+        """Until ``stop`` is set: batches of positions, and CloudEvent deliveries between them."""
         await self.ensure_group()
+        async with aiohttp.ClientSession() as session:
+            await self._loop(stop, session)
+
+    async def _loop(self, stop: asyncio.Event, session: aiohttp.ClientSession) -> None:
         try:
             while not stop.is_set():
                 try:
                     await self.run_once()
+                    await self.deliver(session)
                 except (OSError, asyncpg.PostgresError, ResponseError) as exc:
                     log.warning("geofence worker batch failed; entries stay pending", error=str(exc))
                     await asyncio.sleep(1.0)

@@ -248,3 +248,9 @@ class Settings(BaseSettings):
         description="Entries pending this long (their worker presumed dead) are claimed by another (XAUTOCLAIM).",
     )
     geofence_sync_s: float = Field(2.0, description="How often a worker picks up promotion changes (s).")
+    geofence_camara_loopback_http: bool = Field(
+        False, description="Accept http:// CAMARA sinks on loopback hosts (tests, demo); the spec asks for https."
+    )
+    geofence_delivery_attempts: int = Field(8, description="CloudEvent delivery attempts before a delivery fails.")
+    geofence_delivery_backoff_s: float = Field(1.0, description="First CloudEvent retry delay; doubles per attempt.")
+    geofence_delivery_timeout_s: float = Field(5.0, description="Timeout of one CloudEvent POST to a sink.")

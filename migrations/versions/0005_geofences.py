@@ -1,4 +1,4 @@
-"""Géo Présence: promotions (fence as GeoJSON, rules' parameters), promotion_triggers, promotion_counters.
+"""Géo Présence: promotions, promotion_triggers, promotion_counters; CAMARA geofencing subscriptions and deliveries.
 
 Revision ID: 0005
 Revises: 0004
@@ -90,8 +90,65 @@ def upgrade() -> None:
         sa.Column("value", sa.BigInteger, nullable=False, server_default="0"),
     )
 
+    op.create_table(
+        "geofencing_subscriptions",
+        sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+        sa.Column("public_id", sa.Text, nullable=False, unique=True),
+        sa.Column("provider_id", sa.BigInteger, sa.ForeignKey("providers.id", ondelete="CASCADE"), nullable=False),
+        sa.Column(
+            "application_id", sa.BigInteger, sa.ForeignKey("applications.id", ondelete="CASCADE"), nullable=False
+        ),
+        sa.Column("msisdn", sa.Text, nullable=False),
+        sa.Column("lon", sa.Float, nullable=False),
+        sa.Column("lat", sa.Float, nullable=False),
+        sa.Column("radius_m", sa.Float, nullable=False),
+        sa.Column("types", JSONB, nullable=False),
+        sa.Column("sink", sa.Text, nullable=False),
+        sa.Column("credential", JSONB, nullable=True),
+        sa.Column("initial_event", sa.Boolean, nullable=False, server_default=sa.false()),
+        sa.Column("max_events", sa.Integer, nullable=True),
+        sa.Column("events_sent", sa.Integer, nullable=False, server_default="0"),
+        _ts("expires_at", nullable=True),
+        sa.Column("status", sa.Text, nullable=False, server_default="ACTIVE"),
+        _ts("created_at", server_default=sa.func.now()),
+        _ts("updated_at", server_default=sa.func.now()),
+        sa.CheckConstraint(
+            "status IN ('ACTIVE', 'EXPIRED', 'DELETED')", name="geofencing_subscriptions_status_check"
+        ),
+        sa.CheckConstraint("radius_m > 0", name="geofencing_subscriptions_radius_check"),
+    )
+    op.create_index("ix_geofencing_subscriptions_updated_at", "geofencing_subscriptions", ["updated_at"])
+    op.create_table(
+        "geofencing_deliveries",
+        sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+        sa.Column(
+            "subscription_id",
+            sa.BigInteger,
+            sa.ForeignKey("geofencing_subscriptions.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
+        sa.Column("event_id", sa.Text, nullable=False, unique=True),
+        sa.Column("body", JSONB, nullable=False),
+        sa.Column("status", sa.Text, nullable=False, server_default="pending"),
+        sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+        _ts("next_attempt_at", server_default=sa.func.now()),
+        sa.Column("last_error", sa.Text, nullable=True),
+        _ts("created_at", server_default=sa.func.now()),
+        sa.CheckConstraint("status IN ('pending', 'delivered', 'failed')", name="geofencing_deliveries_status_check"),
+    )
+    op.create_index(
+        "geofencing_deliveries_due_idx",
+        "geofencing_deliveries",
+        ["next_attempt_at"],
+        postgresql_where=sa.text("status = 'pending'"),
+    )
+
 
 def downgrade() -> None:
+    op.drop_index("geofencing_deliveries_due_idx", table_name="geofencing_deliveries")
+    op.drop_table("geofencing_deliveries")
+    op.drop_index("ix_geofencing_subscriptions_updated_at", table_name="geofencing_subscriptions")
+    op.drop_table("geofencing_subscriptions")
     op.drop_table("promotion_counters")
     op.drop_table("promotion_triggers")
     op.drop_index("ix_promotions_updated_at", table_name="promotions")
