@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -55,6 +56,8 @@ ENQUIRE_LINK_INTERVAL_S = 30.0  # aiosmpplib requires floats
 MO_RETRY_AFTER = timedelta(seconds=60)  # an MO still 'received' this long after arrival is handled again
 STUCK_SENDING = timedelta(seconds=60)  # 'sending' rows older than this lost their worker: re-queued
 IDLE_POLL_S = 0.2
+MAX_BATCH = 200
+CLAIM_HORIZON_S = 0.2  # claim what can be sent in this long
 THROTTLED = {SmppCommandStatus.ESME_RTHROTTLED, SmppCommandStatus.ESME_RMSGQFUL}
 
 
@@ -134,6 +137,7 @@ class MessagingCore:
         self._wake = asyncio.Event()
         self._results: asyncio.Queue[tuple[str, int, Any]] = asyncio.Queue()
         self._tiers: dict[str, int] = {}
+        self._batch = 10  # rows claimed at once; adapts to the rate the throttle lets out
 
     # --- lifecycle ------------------------------------------------------------------------------------------
 
@@ -295,7 +299,7 @@ class MessagingCore:
             if not self.bound or free <= 0:
                 await asyncio.sleep(0.01)
                 continue
-            rows = await outbox.claim(self.pool, min(free, 200), self.clock())
+            rows = await outbox.claim(self.pool, min(free, self._batch), self.clock())
             if not rows:
                 self._wake.clear()
                 # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation that races its timeout.
@@ -303,8 +307,17 @@ class MessagingCore:
                     async with asyncio.timeout(IDLE_POLL_S):
                         await self._wake.wait()
                 continue
+            started = time.perf_counter()
             for row in rows:
                 await self._submit(row)
+            self._adapt_batch(len(rows), time.perf_counter() - started)
+
+    def _adapt_batch(self, sent: int, elapsed_s: float) -> None:
+        """Claim about 200 ms of work at a time: a throttled worker must not hoard rows other workers could send."""
+        if sent < self._batch:
+            return
+        rate = sent / max(elapsed_s, 1e-6)
+        self._batch = max(1, min(MAX_BATCH, int(rate * CLAIM_HORIZON_S)))
 
     def _bind_lost(self) -> None:
         """Submits in flight when the bind dropped will get no answer: free their slots and send them again."""
