@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,6 +24,7 @@ from geofences.transitions import Transition
 from lbs.consent import registry
 from lbs.consent.audit import pseudonym
 from lbs.consent.decision import Purpose
+from lbs.consent.decision import decide as consent
 from lbs.db import Conn, Executor
 from lbs.messaging import outbox
 from lbs.messaging import rules as marketing
@@ -132,35 +133,55 @@ def idempotency_key(promotion_id: int, subject: str, transition: Transition) -> 
     return f"gf:{promotion_id}:{subject}:{transition.detect.value}:{transition.at!r}"
 
 
-async def _facts(conn: Conn, settings: Settings, promo: Promotion, msisdn: str, subject: str, now: datetime) -> Facts:
-    geofencing = await registry.check(conn, msisdn, promo.application, Purpose.GEOFENCING, now)
-    marketing_ok = await registry.check(conn, msisdn, promo.application, Purpose.MARKETING, now)
+async def _decide(
+    conn: Conn, settings: Settings, promo: Promotion, transition: Transition, subject: str, now: datetime
+) -> Outcome:
+    """:func:`decide` with the facts looked up in stages: a refusal on what is already known ends the lookups."""
+    country = marketing.country_of(transition.msisdn)
+    facts = Facts(
+        now=now,
+        geofencing_allowed=True,
+        marketing_allowed=True,
+        opted_out=False,
+        subscriber_sends=0,
+        promotion_sends=0,
+        promotion_spent_minor=0,
+        price_minor=settings.geofence_sms_price_minor,
+        marketing_open=marketing.next_marketing_slot(now, country) == now,
+    )
+    outcome = decide(promo, transition.detect.value, facts)  # the promotion's own rules and the clock
+    if outcome is not Outcome.FIRED:
+        return outcome
+    grants, paused = await registry.grants_of(conn, transition.msisdn)
+    facts = replace(
+        facts,
+        geofencing_allowed=consent(
+            grants, promo.application, Purpose.GEOFENCING, now, subscriber_paused_until=paused
+        ).allowed,
+        marketing_allowed=consent(
+            grants, promo.application, Purpose.MARKETING, now, subscriber_paused_until=paused
+        ).allowed,
+    )
+    outcome = decide(promo, transition.detect.value, facts)
+    if outcome is not Outcome.FIRED:
+        return outcome
     since = local_day_start(promo, now) if promo.cap_period == "day" else datetime.min.replace(tzinfo=UTC)
-    mine = await conn.fetchval(
-        "SELECT count(*) FROM promotion_triggers WHERE promotion_id = $1 AND subject = $2 AND outcome = 'fired'"
-        " AND occurred_at >= $3",
+    counts = await conn.fetchrow(
+        "SELECT count(*) FILTER (WHERE subject = $2 AND occurred_at >= $3) AS mine, count(*) AS n,"
+        " coalesce(sum(cost_minor), 0) AS spent FROM promotion_triggers WHERE promotion_id = $1 AND outcome = 'fired'",
         promo.id,
         subject,
         since,
     )
-    totals = await conn.fetchrow(
-        "SELECT count(*) AS n, coalesce(sum(cost_minor), 0) AS spent FROM promotion_triggers"
-        " WHERE promotion_id = $1 AND outcome = 'fired'",
-        promo.id,
-    )
-    assert totals is not None
-    country = marketing.country_of(msisdn)
-    return Facts(
-        now=now,
-        geofencing_allowed=geofencing.allowed,
-        marketing_allowed=marketing_ok.allowed,
+    assert counts is not None
+    facts = replace(
+        facts,
         opted_out=await outbox.opted_out(conn, subject, promo.brand),
-        subscriber_sends=int(mine),
-        promotion_sends=int(totals["n"]),
-        promotion_spent_minor=int(totals["spent"]),
-        price_minor=settings.geofence_sms_price_minor,
-        marketing_open=marketing.next_marketing_slot(now, country) == now,
+        subscriber_sends=int(counts["mine"]),
+        promotion_sends=int(counts["n"]),
+        promotion_spent_minor=int(counts["spent"]),
     )
+    return decide(promo, transition.detect.value, facts)
 
 
 async def handle_transition(
@@ -182,9 +203,7 @@ async def handle_transition(
         )
         if trigger_id is None:
             return None
-        outcome = decide(
-            promo, transition.detect.value, await _facts(conn, settings, promo, transition.msisdn, subject, now)
-        )
+        outcome = await _decide(conn, settings, promo, transition, subject, now)
         mt_id = None
         if outcome is Outcome.FIRED:
             outcome, mt_id = await _send(conn, settings, row, transition, key, now)
