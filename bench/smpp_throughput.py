@@ -30,13 +30,11 @@ import contextlib
 import logging
 import os
 import secrets
-import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -50,6 +48,8 @@ from aiosmpplib import ESME, NPI, TON, AbstractHook, DeliverSm, GenericNack, Pho
 from aiosmpplib.state import SmppCommandStatus
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from _common import Smsc, admin, free_port, ms_between, percentile, process_cpu_s, wait_until, with_database
 
 from lbs import migrate
 from lbs.db import create_pool
@@ -93,12 +93,6 @@ def out(line: str) -> None:
     print(line, flush=True)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def handset(i: int, base: int = 32472000000) -> str:
     return f"+{base + i}"
 
@@ -130,67 +124,6 @@ def serve_smsc(port: int, control_port: int) -> None:
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(main())
-
-
-class Smsc:
-    """The emulator's control API, as the bench uses it."""
-
-    def __init__(self, http: aiohttp.ClientSession, control_port: int) -> None:
-        self.http = http
-        self.base = f"http://127.0.0.1:{control_port}"
-
-    async def wait_up(self, within_s: float = 20.0) -> None:
-        deadline = time.monotonic() + within_s
-        while True:
-            try:
-                await self.health()
-                return
-            except aiohttp.ClientError:
-                if time.monotonic() > deadline:
-                    raise
-                await asyncio.sleep(0.1)
-
-    async def health(self) -> dict[str, Any]:
-        async with self.http.get(f"{self.base}/sim/health") as resp:
-            resp.raise_for_status()
-            return dict(await resp.json())
-
-    async def reset(self) -> None:
-        async with self.http.post(f"{self.base}/sim/reset") as resp:
-            resp.raise_for_status()
-
-    async def submit_times(self, source: str) -> list[datetime]:
-        """When the SMSC received each submit_sm from ``source`` (oldest first)."""
-        async with self.http.get(f"{self.base}/sim/pdus", params={"command": "submit_sm"}) as resp:
-            resp.raise_for_status()
-            records = await resp.json()
-        return sorted(datetime.fromisoformat(r["at"]) for r in records if r.get("source") == source)
-
-    async def submits_by_destination(self) -> dict[str, datetime]:
-        """When the SMSC received the first submit_sm to each destination (digits, no '+')."""
-        async with self.http.get(f"{self.base}/sim/pdus", params={"command": "submit_sm"}) as resp:
-            resp.raise_for_status()
-            records = await resp.json()
-        first: dict[str, datetime] = {}
-        for r in records:
-            first.setdefault(r.get("destination") or "", datetime.fromisoformat(r["at"]))
-        return first
-
-    async def mo_record(self, mo_id: str) -> dict[str, Any]:
-        async with self.http.get(f"{self.base}/sim/mo/{mo_id}") as resp:
-            resp.raise_for_status()
-            return dict(await resp.json())
-
-    async def mo(self, msisdn: str, to: str, text: str) -> dict[str, Any]:
-        body = {"from": msisdn, "to": to, "text": text}
-        async with self.http.post(f"{self.base}/sim/mo", json=body) as resp:
-            resp.raise_for_status()
-            return dict(await resp.json())
-
-    async def inbox(self, msisdn: str) -> list[dict[str, Any]]:
-        async with self.http.get(f"{self.base}/sim/handsets/{msisdn}/inbox") as resp:
-            resp.raise_for_status()
-            return list(await resp.json())
 
 
 # --- 1. raw SMPP over one bind ------------------------------------------------------------------------------------
@@ -330,15 +263,6 @@ async def raw_run(port: int, n: int, *, ours: bool) -> RawResult:
     )
 
 
-def process_cpu_s(pid: int) -> float:
-    """User + system CPU seconds of process ``pid`` (Linux /proc; NaN elsewhere)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return float("nan")
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 async def raw_smpp(smsc: Smsc, port: int, n: int, smsc_pid: int) -> float:
     """Ours, then stock; prints the group and returns the stock rate (the pipeline's baseline)."""
     cpu_before = process_cpu_s(smsc_pid)
@@ -367,18 +291,6 @@ async def raw_smpp(smsc: Smsc, port: int, n: int, smsc_pid: int) -> float:
 # --- database ------------------------------------------------------------------------------------------------------
 
 
-def with_database(url: str, name: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
-
-
-async def admin(url: str, sql: str) -> None:
-    conn = await asyncpg.connect(url)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
 async def seed(url: str) -> None:
     """The demo account's short codes: 3311 and 3312 at the MO tier, one short code per throttle tier."""
     conn = await asyncpg.connect(url)
@@ -402,15 +314,6 @@ INSERT_MTS = (
 async def insert_mts(pool: asyncpg.Pool[Any], source: str, n: int) -> None:
     """N transactional MTs from ``source``, due now, to HANDSETS handsets, in one statement."""
     await pool.execute(INSERT_MTS, source, n, 32472000000, HANDSETS)
-
-
-async def wait_until(check: Callable[[], Awaitable[bool]], within_s: float, every_s: float = 0.05) -> bool:
-    deadline = time.monotonic() + within_s
-    while not await check():
-        if time.monotonic() > deadline:
-            return False
-        await asyncio.sleep(every_s)
-    return True
 
 
 # --- 2. the durable pipeline ------------------------------------------------------------------------------------
@@ -594,12 +497,6 @@ class MoTimes:
     replied: list[float] = field(default_factory=list)
 
 
-def ms_between(start: str | datetime, end: str | datetime) -> float:
-    a = datetime.fromisoformat(start) if isinstance(start, str) else start
-    b = datetime.fromisoformat(end) if isinstance(end, str) else end
-    return (b - a).total_seconds() * 1000
-
-
 async def reply_latencies(smsc: Smsc, sent: list[tuple[str, dict[str, Any] | BaseException]]) -> MoTimes:
     """Wait (at most 60 s) for each handset's PONG; then read when its MO was acked and its reply submitted."""
     pending = {msisdn: r for msisdn, r in sent if isinstance(r, dict)}
@@ -635,12 +532,6 @@ async def reply_latencies(smsc: Smsc, sent: list[tuple[str, dict[str, Any] | Bas
 
     await asyncio.gather(*(breakdown(m, mo) for m, mo in answered))
     return times
-
-
-def percentile(values: list[float], q: int) -> float:
-    if len(values) < 2:
-        return values[0] if values else float("nan")
-    return statistics.quantiles(values, n=100)[q - 1]
 
 
 async def mo_mt(smsc: Smsc, sizes: Sizes) -> None:
