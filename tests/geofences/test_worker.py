@@ -160,3 +160,24 @@ def test_entry_codec_and_cli_hook() -> None:
     register(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["worker", "geofence"])
     assert callable(args.func)
+
+
+async def test_pushed_mlp_positions_feed_the_stream(settings: Settings, redis_client: aioredis.Redis) -> None:
+    from datetime import UTC, datetime
+
+    from geofences.worker import event_sink, report_of
+    from lbs.mlp import LocationEvent, Position, ResultCode
+
+    at = datetime(2026, 11, 25, 13, 0, tzinfo=UTC)
+    position = Position(50.8467, 4.3525, 35.0, at, "A-GNSS", "exact")
+    pushed = LocationEvent(at, "report", "32470000001", None, "PROMOCITY", ResultCode(0), position)
+    assert report_of(pushed) == Report("+32470000001", 4.3525, 50.8467, 35.0, at.timestamp())
+    failed = LocationEvent(at, "report", "32470000001", None, "PROMOCITY", ResultCode(0), None)
+    ours = LocationEvent(at, "slir", "32470000001", None, "PROMOCITY", ResultCode(0), position)
+    assert report_of(failed) is None and report_of(ours) is None
+    s = worker_settings(settings)
+    sink = event_sink(redis_client, s)
+    for event in (pushed, failed, ours):
+        await sink(event)
+    entries = await redis_client.xrange(s.geofence_stream)
+    assert [parse_entry(fields) for _, fields in entries] == [report_of(pushed)]
