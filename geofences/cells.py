@@ -219,6 +219,7 @@ class PolygonTable:
         self.px0, self.py0, self.px1, self.py1 = x0, y0, x1, y1
         self.local_of = np.full(int(slots.max()) + 1, -1, dtype=np.int64)
         self.local_of[slots] = np.arange(len(slots))
+        self._edge_lists: dict[int, list[tuple[float, float, float, float]]] = {}
 
     def query_one(self, lon: float, lat: float) -> list[int]:
         """Slots of the polygons containing one position: the same arithmetic as :meth:`query`, in Python."""
@@ -247,13 +248,15 @@ class PolygonTable:
 
     def distance_one(self, slot: int, lon: float, lat: float) -> float:
         """:meth:`distance_m` for one position, in Python floats (cheaper than numpy for one polygon's edges)."""
-        local = int(self.local_of[slot])
-        a, b = int(self.poly_start[local]), int(self.poly_start[local + 1])
+        edges = self._edge_lists.get(slot)
+        if edges is None:  # Python lists of the polygon's edges, made once: the one-at-a-time path reuses them
+            local = int(self.local_of[slot])
+            a, b = int(self.poly_start[local]), int(self.poly_start[local + 1])
+            arrays = (self.px0[a:b], self.py0[a:b], self.px1[a:b], self.py1[a:b])
+            edges = self._edge_lists[slot] = list(zip(*(x.tolist() for x in arrays), strict=True))
         kx = math.cos(math.radians(lat)) * M_PER_DEG
         best = math.inf
-        for x0, y0, x1, y1 in zip(
-            self.px0[a:b].tolist(), self.py0[a:b].tolist(), self.px1[a:b].tolist(), self.py1[a:b].tolist(), strict=True
-        ):
+        for x0, y0, x1, y1 in edges:
             ax, ay = (x0 - lon) * kx, (y0 - lat) * M_PER_DEG
             dx, dy = (x1 - x0) * kx, (y1 - y0) * M_PER_DEG
             length2 = dx * dx + dy * dy
