@@ -99,6 +99,11 @@ class Presence:
         return float(self.last_raw) if self.last_raw else float("-inf")
 
 
+def text(value: Any) -> str:
+    """A Redis reply value as str."""
+    return _text(value)
+
+
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
