@@ -5,7 +5,8 @@ Several workers (one or more machines) share one consumer group on ``settings.ge
 1. take entries: first those another worker left pending longer than ``geofence_claim_idle_ms`` (XAUTOCLAIM: that
    worker died mid-batch), else new ones (XREADGROUP);
 2. :meth:`Engine.process`: presence in Redis, compare-and-set per subscriber; the transitions are committed to the
-   subscriber's outbox in the same script (a replayed report is older than the state and changes nothing);
+   subscriber's outbox in the same script (a replayed report is older than the state and changes nothing); each
+   position is billed to the applications it serves (:mod:`geofences.charging`, idempotent);
 3. drain the outboxes of the batch's subscribers: each transition goes through the promotion rules in PostgreSQL
    under its idempotency key (:func:`geofences.promotions.handle_transition`), or becomes a CAMARA CloudEvent in the
    delivery outbox (:func:`geofences.camara.handle_transition`), then leaves the subscriber's outbox;
@@ -34,6 +35,7 @@ import structlog
 from redis.exceptions import ResponseError
 
 from geofences import camara
+from geofences.charging import bill_positions
 from geofences.config import hysteresis_from, index_from
 from geofences.engine import Engine
 from geofences.presence import PresenceStore
@@ -175,6 +177,8 @@ class GeofenceWorker:
         """
         reports = [r for r in (parse_entry(f) for _, f in entries) if r is not None]
         transitions = await self.engine.process(self.store, reports, self.positions)
+        if self.settings.geofence_bill_positions:
+            await bill_positions(self.pool, reports, self.clock())
         subscribers = {r.msisdn for r in reports} if claimed else {t.msisdn for t in transitions}
         handled = await self.drain(sorted(subscribers))
         if entries:

@@ -258,3 +258,6 @@ class Settings(BaseSettings):
     geofence_reconcile_s: float = Field(
         30.0, description="How often triggered reporting at the LES is aligned with consent and promotions (s)."
     )
+    geofence_bill_positions: bool = Field(
+        True, description="Bill each position a geofence worker receives as a passive location event."
+    )

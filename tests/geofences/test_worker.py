@@ -118,6 +118,20 @@ async def test_replayed_entries_after_a_crash_before_ack(
     finally:
         await pool.close()
     assert await db.fetchval("SELECT count(*) FROM mt_messages") == 1
+    # each position billed once to the application it serves, replays included
+    cdrs = await db.fetch("SELECT event_type, application_id FROM billing_cdrs")
+    assert len(cdrs) == 3 and {r["event_type"] for r in cdrs} == {"location_passive"}
+
+
+def test_position_events() -> None:
+    from geofences.charging import position_events
+
+    reports = [Report("+32470000001", 4.35, 50.84, 10.0, 1764000000.5), Report("+32470000002", 4.35, 50.84, 10.0, 1.0)]
+    events = position_events(reports, {"+32470000001": [(7, 3), (8, 4)]})
+    assert [(e.idempotency_key, e.application_id, e.provider_id) for e in events] == [
+        ("loc:gf:+32470000001:1764000000.5:7", 7, 3),
+        ("loc:gf:+32470000001:1764000000.5:8", 8, 4),
+    ]
 
 
 async def test_edits_reach_a_running_worker(
