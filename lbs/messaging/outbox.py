@@ -161,23 +161,49 @@ async def fail(pool: Executor, mt_id: int, reason: str) -> None:
     )
 
 
-RECEIPT_STATUS = {"DELIVRD": "delivered", "EXPIRED": "expired", "UNDELIV": "failed", "REJECTD": "failed"}
+FINAL_STATS = ("DELIVRD", "EXPIRED", "UNDELIV", "REJECTD", "DELETED", "UNKNOWN")
 
 
-async def on_receipt(conn: Conn, *, mt_id: int | None, smsc_message_id: str, stat: str, now: datetime) -> int | None:
-    """Apply a delivery receipt; returns the MT id it updated (None when unknown or already final)."""
-    status = RECEIPT_STATUS.get(stat.upper(), "failed")
-    row = await conn.fetchval(
-        "UPDATE mt_messages SET status = $3, done_at = $4, updated_at = $4, error = CASE WHEN $3 = 'delivered'"
-        " THEN NULL ELSE $5 END WHERE (id = $1 OR ($1::bigint IS NULL AND smsc_message_id = $2))"
-        " AND status IN ('submitted', 'sending') RETURNING id",
-        mt_id,
-        smsc_message_id,
-        status,
+async def store_receipts(conn: Conn, receipts: list[tuple[str, str]], now: datetime) -> None:
+    """Keep every final receipt ``(smsc_message_id, stat)``; :func:`apply_receipts` matches them to MTs."""
+    final = [(i, s.upper()) for i, s in receipts if s.upper() in FINAL_STATS]
+    if final:
+        await conn.execute(
+            "INSERT INTO mt_receipts (smsc_message_id, stat, received_at)"
+            " SELECT u.id, u.stat, $3 FROM unnest($1::text[], $2::text[]) AS u(id, stat)",
+            [i for i, _ in final],
+            [s for _, s in final],
+            now,
+        )
+
+
+async def apply_receipts(conn: Conn, now: datetime, smsc_ids: list[str] | None = None) -> list[tuple[int, str]]:
+    """Apply stored receipts whose MT is known and 'submitted'; returns (mt id, stat) of the MTs it finished.
+
+    With ``smsc_ids`` only those (just received, or just recorded as submitted); without, every pending receipt.
+    """
+    rows = await conn.fetch(
+        "WITH r AS (UPDATE mt_receipts r SET applied_at = $1 FROM mt_messages m"
+        "   WHERE r.applied_at IS NULL AND r.smsc_message_id = m.smsc_message_id AND m.status = 'submitted'"
+        "   AND ($2::text[] IS NULL OR r.smsc_message_id = ANY($2::text[]))"
+        "   RETURNING m.id, r.stat)"
+        " UPDATE mt_messages m SET status = CASE r.stat WHEN 'DELIVRD' THEN 'delivered' WHEN 'EXPIRED' THEN"
+        "   'expired' ELSE 'failed' END, done_at = $1, updated_at = $1,"
+        "   error = CASE WHEN r.stat = 'DELIVRD' THEN NULL ELSE 'receipt ' || r.stat END"
+        " FROM r WHERE m.id = r.id RETURNING m.id, r.stat",
         now,
-        f"receipt {stat}",
+        smsc_ids,
     )
-    return int(row) if row is not None else None
+    return [(int(r["id"]), str(r["stat"])) for r in rows]
+
+
+async def forget_receipts(pool: Executor, now: datetime) -> None:
+    """Applied receipts after a day; receipts that never matched an MT (other parts of a long MT) after three."""
+    await pool.execute(
+        "DELETE FROM mt_receipts WHERE applied_at < $1 OR (applied_at IS NULL AND received_at < $2)",
+        now - timedelta(days=1),
+        now - timedelta(days=3),
+    )
 
 
 async def requeue_stuck(pool: Executor, older_than: timedelta, now: datetime) -> int:

@@ -78,3 +78,16 @@ marketing_sends = sa.Table(
     sa.Column("day", sa.Date, primary_key=True),
     sa.Column("mt_id", sa.BigInteger, nullable=True),
 )
+
+# Every delivery receipt, as received. It is applied to its MT when that MT's SMSC id is known: a receipt may reach
+# another worker's bind, or arrive before the submit result was recorded.
+mt_receipts = sa.Table(
+    "mt_receipts",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("smsc_message_id", sa.Text, nullable=False),
+    sa.Column("stat", sa.Text, nullable=False),
+    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("applied_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Index("mt_receipts_pending_idx", "smsc_message_id", postgresql_where=sa.text("applied_at IS NULL")),
+)

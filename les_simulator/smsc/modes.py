@@ -97,7 +97,7 @@ def apply_mode(modes: FailureModes, request: ModeRequest) -> None:
     elif request.mode == "reject_all":
         modes.reject_status = None if request.off else SmppCommandStatus[request.status or "ESME_RSUBMITFAIL"]
     elif request.mode == "dlr_delayed":
-        modes.dlr_delay_s = None if request.off else request.delay_s or DEFAULT_DLR_DELAY_S
+        modes.dlr_delay_s = None if request.off else DEFAULT_DLR_DELAY_S if request.delay_s is None else request.delay_s
     elif request.mode == "dlr_fail_ratio":
         modes.dlr_fail_ratio = 0.0 if request.off else request.ratio if request.ratio is not None else 1.0
         modes.dlr_fail_stat = request.stat or "UNDELIV"

@@ -171,6 +171,17 @@ def _messaging_upgrade() -> None:
     )
     op.create_index("mo_messages_pending_idx", "mo_messages", ["id"], postgresql_where=sa.text("status = 'received'"))
     op.create_table(
+        "mt_receipts",
+        sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+        sa.Column("smsc_message_id", sa.Text, nullable=False),
+        sa.Column("stat", sa.Text, nullable=False),
+        _ts("received_at"),
+        _ts("applied_at", nullable=True),
+    )
+    op.create_index(
+        "mt_receipts_pending_idx", "mt_receipts", ["smsc_message_id"], postgresql_where=sa.text("applied_at IS NULL")
+    )
+    op.create_table(
         "opt_outs",
         sa.Column("subject", sa.Text, primary_key=True),
         sa.Column("brand", sa.Text, primary_key=True),
@@ -186,7 +197,7 @@ def _messaging_upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("marketing_sends", "opt_outs", "mo_messages", "mt_messages"):
+    for table in ("marketing_sends", "opt_outs", "mt_receipts", "mo_messages", "mt_messages"):
         op.drop_table(table)
     for table in APPEND_ONLY:
         op.execute(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")

@@ -56,9 +56,12 @@ async def smsc_accepts(db: asyncpg.Connection[Any], mt_id: int) -> None:
 
 
 async def receipt(db: asyncpg.Connection[Any], mt_id: int, stat: str) -> None:
+    """What the messaging core does with a receipt: store it, apply it, call the receipt listeners."""
+    now = datetime.now(UTC)
     async with db.transaction():
-        if await outbox.on_receipt(db, mt_id=mt_id, smsc_message_id=f"smsc-{mt_id}", stat=stat, now=datetime.now(UTC)):
-            await bill_mt_receipt(db, mt_id, stat)
+        await outbox.store_receipts(db, [(f"smsc-{mt_id}", stat)], now)
+        for finished, final_stat in await outbox.apply_receipts(db, now, [f"smsc-{mt_id}"]):
+            await bill_mt_receipt(db, finished, final_stat)
 
 
 @pytest.fixture
