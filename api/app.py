@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 import structlog
 from aiohttp import web
 
-from api import billing, camara, consent, pois, system, v1
+from api import billing, camara, camara_geofencing, consent, pois, promotions, system, v1
 from api.keys import (
     CONSENT_KEY,
     HTTP_SESSION_KEY,
@@ -30,6 +30,9 @@ from api.openapi import OPENAPI_FRAGMENTS_KEY
 from api.pois import POI_SEARCH_KEY
 from api.privacy import OPENAPI_PATHS as PRIVACY_PATHS
 from api.privacy import setup_privacy_routes
+from geofences import promotions as promotion_hooks
+from geofences.reporting import ReportingManager
+from geofences.worker import event_sink as geofence_event_sink
 from lbs.billing.hooks import attach as attach_billing
 from lbs.consent.privacy_ops import run_retention
 from lbs.consent.service import ConsentService
@@ -42,7 +45,8 @@ from lbs.messaging.optout import OptOutSms
 from lbs.messaging.router import KeywordRouter, Mo, Reply
 from lbs.metrics import Metrics
 from lbs.mlp import MlpClient
-from lbs.mlp.events import LocationEvent
+from lbs.mlp.events import EventSink, LocationEvent
+from lbs.mlp.receiver import PUSH_OPENAPI_PATHS, PushReceiver, setup_push_routes
 from lbs.pois.sms import ActiveQueryDeps
 from lbs.pois.sms import register_keywords as register_poi_keywords
 from lbs.pois.store import custom_words
@@ -51,6 +55,7 @@ from lbs.settings import Settings
 log = structlog.get_logger(__name__)
 
 ROUTER_KEY = web.AppKey("keyword_router", KeywordRouter)
+GEOFENCE_SINK_KEY: web.AppKey[EventSink] = web.AppKey("geofence_sink")
 
 
 async def _postgres(app: web.Application) -> AsyncIterator[None]:
@@ -87,7 +92,9 @@ async def _register_keywords(app: web.Application, consent: ConsentService) -> N
     register_builtin(router, app[LOCATION_KEY])
     consent_sms = ConsentSms(consent)
     consent_sms.register(router)
-    OptOutSms(pool, settings.pseudonym_key, router.service_name, consent_sms.revoke_app).register(router)
+    OptOutSms(
+        pool, settings.pseudonym_key, router.service_name, consent_sms.revoke_app, [promotion_hooks.on_stop]
+    ).register(router)
     deps = ActiveQueryDeps(pool, app[LOCATION_KEY], settings, app[POI_SEARCH_KEY], custom=await custom_words(pool))
     register_poi_keywords(router, deps)
 
@@ -113,6 +120,8 @@ async def _messaging(app: web.Application) -> AsyncIterator[None]:
 
     core = MessagingCore(settings, pool, app[REDIS_KEY], on_mo)
     attach_billing(core)  # every MT segment the SMSC accepts is rated; receipts settle delivery-charged ones
+    core.submit_listeners.append(promotion_hooks.on_submitted)  # promotion reports: sent, delivered
+    core.receipt_listeners.append(promotion_hooks.on_receipt)
     app[MESSAGING_KEY] = core
     if settings.smpp_enabled:
         await core.start()
@@ -140,6 +149,36 @@ async def _retention(app: web.Application) -> AsyncIterator[None]:
         await task
 
 
+def _to_geofences(app: web.Application) -> EventSink:
+    """Pushed positions (MLP slirep/tlrep) go to the geofence stream; the sink needs Redis, open at start-up."""
+
+    async def sink(event: LocationEvent) -> None:
+        await app[GEOFENCE_SINK_KEY](event)
+
+    return sink
+
+
+async def _geofence_stream(app: web.Application) -> AsyncIterator[None]:
+    app[GEOFENCE_SINK_KEY] = geofence_event_sink(app[REDIS_KEY], app[SETTINGS_KEY])
+    yield
+
+
+async def _geofence_reporting(app: web.Application) -> AsyncIterator[None]:
+    """Keep the LES's triggered reporting in line with consent and promotions (one process: the API's)."""
+    settings = app[SETTINGS_KEY]
+    if not settings.geofence_reporting:
+        yield
+        return
+    manager = ReportingManager(app[PG_POOL_KEY], app[REDIS_KEY], app[MLP_CLIENT_KEY], settings)
+    stop = asyncio.Event()
+    task = asyncio.create_task(manager.run(stop), name="geofence-reporting")
+    yield
+    stop.set()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 def create_app(settings: Settings | None = None) -> web.Application:
     """Build the platform app. No I/O here: every resource opens in its ``cleanup_ctx`` when the app starts."""
     settings = settings or Settings()
@@ -147,13 +186,25 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app[SETTINGS_KEY] = settings
     app[METRICS_KEY] = Metrics()
     app[ROUTER_KEY] = KeywordRouter(service_name="LBS " + settings.short_code)
-    app[OPENAPI_FRAGMENTS_KEY] = [PRIVACY_PATHS, consent.OPENAPI_PATHS, billing.OPENAPI_PATHS]
-    app.cleanup_ctx.extend([_postgres, _redis, _http_session, _messaging, _retention])
+    app[OPENAPI_FRAGMENTS_KEY] = [
+        PRIVACY_PATHS,
+        consent.OPENAPI_PATHS,
+        billing.OPENAPI_PATHS,
+        promotions.OPENAPI_PATHS,
+        camara_geofencing.OPENAPI_PATHS,
+        PUSH_OPENAPI_PATHS,
+    ]
+    app.cleanup_ctx.extend(
+        [_postgres, _redis, _geofence_stream, _http_session, _messaging, _retention, _geofence_reporting]
+    )
     app.add_routes(system.routes)
     app.add_routes(v1.routes)
     app.add_routes(consent.routes)
     setup_privacy_routes(app)
     billing.setup_billing_routes(app)
+    promotions.setup_promotion_routes(app)
+    camara_geofencing.setup_camara_geofencing_routes(app)
+    setup_push_routes(app, PushReceiver(settings, events=_to_geofences(app)))
     pois.setup_poi_routes(app)
     camara.setup_camara_routes(app)
     return app

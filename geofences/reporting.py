@@ -29,16 +29,21 @@ log = structlog.get_logger(__name__)
 
 REPORTING_KEY = "gf:reporting"
 
+# Each wanted subscriber with the application the LES is asked on behalf of (its privacy check needs one).
 _WANTED = """
-SELECT DISTINCT g.msisdn FROM consent_grants g
-JOIN subscribers s ON s.msisdn = g.msisdn
-WHERE g.purpose = 'geofencing' AND g.revoked_at IS NULL AND g.granted_at <= $1 AND g.expires_at > $1
-  AND (g.paused_until IS NULL OR g.paused_until <= $1)
-  AND (s.location_paused_until IS NULL OR s.location_paused_until <= $1)
-  AND EXISTS (SELECT 1 FROM promotions p WHERE p.application_id = g.application_id AND p.status = 'active'
-              AND p.valid_until > $1)
-UNION
-SELECT msisdn FROM geofencing_subscriptions WHERE status = 'ACTIVE'
+SELECT DISTINCT ON (msisdn) msisdn, application FROM (
+  SELECT g.msisdn, a.name AS application FROM consent_grants g
+  JOIN subscribers s ON s.msisdn = g.msisdn
+  JOIN applications a ON a.id = g.application_id
+  WHERE g.purpose = 'geofencing' AND g.revoked_at IS NULL AND g.granted_at <= $1 AND g.expires_at > $1
+    AND (g.paused_until IS NULL OR g.paused_until <= $1)
+    AND (s.location_paused_until IS NULL OR s.location_paused_until <= $1)
+    AND EXISTS (SELECT 1 FROM promotions p WHERE p.application_id = g.application_id AND p.status = 'active'
+                AND p.valid_until > $1)
+  UNION
+  SELECT c.msisdn, a.name FROM geofencing_subscriptions c JOIN applications a ON a.id = c.application_id
+  WHERE c.status = 'ACTIVE'
+) wanted ORDER BY msisdn, application
 """
 
 
@@ -68,10 +73,10 @@ class ReportingManager:
         self.clock = clock
         self.presence = PresenceStore(redis, settings.retention_presence_s)
 
-    async def wanted(self) -> set[str]:
-        """Subscribers who may be geofenced now."""
+    async def wanted(self) -> dict[str, str]:
+        """Subscribers who may be geofenced now, each with the application their reports are asked for."""
         rows = await self.pool.fetch(_WANTED, self.clock())
-        return {r["msisdn"] for r in rows}
+        return {r["msisdn"]: r["application"] for r in rows}
 
     async def running(self) -> dict[str, str]:
         """MSISDN -> req_id of the triggered reporting we started."""
@@ -82,16 +87,16 @@ class ReportingManager:
         """Start what is missing, stop what is no longer allowed: (started, stopped)."""
         wanted, running = await self.wanted(), await self.running()
         started = stopped = 0
-        for msisdn in sorted(wanted - running.keys()):
+        for msisdn in sorted(wanted.keys() - running.keys()):
             request = ReportRequest(msisdns=(msisdn,), interval_s=self.settings.geofence_report_interval_s)
             try:
-                req_id = await self.client.start_reports(request)
+                req_id = await self.client.start_reports(request, service=wanted[msisdn])
             except LocationError as exc:
                 log.warning("triggered reporting not started", error=str(exc))
                 continue
             await self.redis.hset(REPORTING_KEY, msisdn, req_id)
             started += 1
-        for msisdn in sorted(running.keys() - wanted):
+        for msisdn in sorted(running.keys() - wanted.keys()):
             with contextlib.suppress(LocationError):  # already gone at the LES: nothing to stop
                 await self.client.stop_reports(running[msisdn])
             await self.redis.hdel(REPORTING_KEY, msisdn)

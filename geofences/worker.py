@@ -253,7 +253,8 @@ async def _serve(settings: Settings) -> None:
         await pool.close()
 
 
-def _cli(settings: Settings, args: argparse.Namespace) -> int:
+def cli(settings: Settings, args: argparse.Namespace) -> int:
+    """``lbs worker geofence``: consume the position stream until interrupted."""
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(settings))
     return 0
@@ -264,4 +265,4 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     worker = sub.add_parser("worker", help="background workers")
     kinds = worker.add_subparsers(dest="worker_kind", required=True)
     geofence = kinds.add_parser("geofence", help="consume position reports: fences, transitions, promotion triggers")
-    geofence.set_defaults(func=_cli)
+    geofence.set_defaults(func=cli)

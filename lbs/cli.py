@@ -12,6 +12,7 @@ import asyncpg
 import structlog
 from aiohttp import web
 
+from geofences.worker import cli as geofence_worker_cli
 from lbs.billing.cli import register as register_billing
 from lbs.errors import LbsError
 from lbs.pois.cli import register as register_pois
@@ -37,7 +38,8 @@ def _worker_messaging(settings: Settings) -> int:
     from lbs.demo import serve_forever
 
     async def main() -> None:
-        runner = web.AppRunner(create_app(settings))
+        # The API process keeps the LES's triggered reporting in line; a worker must not do it twice.
+        runner = web.AppRunner(create_app(settings.model_copy(update={"geofence_reporting": False})))
         await runner.setup()  # runs every cleanup_ctx: pool, Redis, bind, dispatcher
         print(f"messaging worker bound as {settings.smpp_system_id} to {settings.smsc_host}:{settings.smsc_port}")
         try:
@@ -168,6 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
     worker = sub.add_parser("worker", help="background workers")
     worker_sub = worker.add_subparsers(dest="worker", required=True)
     worker_sub.add_parser("messaging", help="SMPP bind, MO handling and MT dispatch, without the HTTP API")
+    geofence = worker_sub.add_parser("geofence", help="consume position reports: fences, transitions, triggers")
+    geofence.set_defaults(func=geofence_worker_cli)
     sub.add_parser("demo-data", help="load the demo providers, applications, short code and subscribers")
     db = sub.add_parser("db", help="database schema (alembic)")
     db.add_argument("action", choices=["upgrade", "downgrade", "check"])

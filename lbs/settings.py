@@ -254,6 +254,9 @@ class Settings(BaseSettings):
     geofence_delivery_attempts: int = Field(8, description="CloudEvent delivery attempts before a delivery fails.")
     geofence_delivery_backoff_s: float = Field(1.0, description="First CloudEvent retry delay; doubles per attempt.")
     geofence_delivery_timeout_s: float = Field(5.0, description="Timeout of one CloudEvent POST to a sink.")
+    geofence_reporting: bool = Field(
+        True, description="Whether this process keeps the LES's triggered reporting in line (one process only)."
+    )
     geofence_report_interval_s: int = Field(60, description="Interval of the LES's periodic reports for geofencing.")
     geofence_reconcile_s: float = Field(
         30.0, description="How often triggered reporting at the LES is aligned with consent and promotions (s)."

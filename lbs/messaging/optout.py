@@ -12,6 +12,7 @@ from typing import Any
 import asyncpg
 
 from lbs.consent.audit import pseudonym
+from lbs.db import Conn
 from lbs.messaging.router import Command, KeywordRouter, Mo
 
 TEXTS = {
@@ -39,6 +40,7 @@ TEXTS = {
 }
 
 RevokeApp = Callable[[Mo, str, str], Awaitable[str | None]]  # (mo, app, language) -> confirmation or None
+StopListener = Callable[[Conn, str, str | None], Awaitable[None]]  # (conn, subject, brand or None for all)
 
 
 def _t(language: str, key: str, **values: str) -> str:
@@ -48,11 +50,19 @@ def _t(language: str, key: str, **values: str) -> str:
 class OptOutSms:
     """STOP/START/HELP on one short code."""
 
-    def __init__(self, pool: asyncpg.Pool[Any], pseudonym_key: str, service: str, revoke_app: RevokeApp) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool[Any],
+        pseudonym_key: str,
+        service: str,
+        revoke_app: RevokeApp,
+        stop_listeners: list[StopListener] | None = None,
+    ) -> None:
         self.pool = pool
         self.key = pseudonym_key
         self.service = service
         self.revoke_app = revoke_app
+        self.stop_listeners = stop_listeners or []  # e.g. promotion reports counting STOPs
 
     def register(self, router: KeywordRouter) -> None:
         router.add(
@@ -66,11 +76,13 @@ class OptOutSms:
 
     async def stop(self, mo: Mo, cmd: Command) -> str:
         brand = cmd.args[0] if cmd.args else "*"
-        await self.pool.execute(
-            "INSERT INTO opt_outs (subject, brand) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-            pseudonym(self.key, mo.source),
-            brand,
-        )
+        subject = pseudonym(self.key, mo.source)
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "INSERT INTO opt_outs (subject, brand) VALUES ($1, $2) ON CONFLICT DO NOTHING", subject, brand
+            )
+            for listener in self.stop_listeners:
+                await listener(conn, subject, None if brand == "*" else brand)
         if brand == "*":
             return _t(cmd.language, "stop_all")
         revoked = await self.revoke_app(mo, brand, cmd.language)

@@ -26,12 +26,14 @@ A, B, C = "+32470000001", "+32470000002", "+32470000003"
 class FakeLes:
     def __init__(self) -> None:
         self.started: list[ReportRequest] = []
+        self.services: list[str | None] = []
         self.stopped: list[str] = []
 
     async def start_reports(self, request: ReportRequest, *, service: str | None = None) -> str:
         if request.msisdns == ("+32470000009",):
             raise UnknownSubscriber("no such subscriber", result_code=ResultCode.UNKNOWN_SUBSCRIBER)
         self.started.append(request)
+        self.services.append(service)
         return f"req-{len(self.started)}"
 
     async def stop_reports(self, req_id: str) -> None:
@@ -58,6 +60,7 @@ async def test_reporting_follows_consent_and_promotions(
         assert await manager.reconcile() == (1, 0)
         assert [r.msisdns for r in les.started] == [(A,)] and les.started[0].interval_s == 60
         assert await manager.running() == {A: "req-1"}
+        assert les.services == ["PROMOCITY"]  # asked on the application's behalf: the LES checks its consent
         assert await manager.reconcile() == (0, 0)  # nothing to change
         await redis_client.hset(presence_key(A), "_t", "1.0")
         subject = Subject(A, pseudonym(settings.pseudonym_key, A))
@@ -68,6 +71,6 @@ async def test_reporting_follows_consent_and_promotions(
         assert les.stopped == ["req-1"] and await redis_client.exists(presence_key(A), REPORTING_KEY) == 0
         await grant_to(db, A, Purpose.GEOFENCING)
         await client.post(f"/v1/promotions/{promo['id']}/pause", headers=auth(keys["promocity"]))
-        assert await manager.wanted() == set()  # no active promotion for the application
+        assert await manager.wanted() == {}  # no active promotion for the application
     finally:
         await pool.close()
