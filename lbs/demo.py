@@ -65,12 +65,34 @@ async def start_all(settings: Settings) -> tuple[web.Application, Stop]:
             await s()
         raise
     stops.append(stop_platform)
+    stops.append(await start_geofence_worker(app))
 
     async def stop() -> None:
         for s in reversed(stops):
             await s()
 
     return app, stop
+
+
+async def start_geofence_worker(app: web.Application) -> Stop:
+    """One geofence worker in this process, on the platform's pool and Redis (``lbs worker geofence`` elsewhere)."""
+    from api.keys import PG_POOL_KEY, REDIS_KEY, SETTINGS_KEY
+    from geofences.worker import GeofenceWorker
+
+    worker = GeofenceWorker(app[SETTINGS_KEY], app[PG_POOL_KEY], app[REDIS_KEY], consumer="demo")
+    halt = asyncio.Event()
+    task = asyncio.create_task(worker.run(halt), name="geofence-worker")
+
+    async def stop() -> None:
+        halt.set()
+        try:
+            async with asyncio.timeout(5):
+                await task
+        except TimeoutError:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    return stop
 
 
 async def play_scenario(settings: Settings, out: Out = print) -> bool:
@@ -96,8 +118,13 @@ async def serve_forever() -> None:
     await asyncio.Event().wait()
 
 
+# The live scenario wants geofencing to react in seconds, not minutes.
+DEMO_SPEED = {"geofence_report_interval_s": 1, "geofence_reconcile_s": 1.0, "geofence_sync_s": 0.5}
+
+
 async def run_demo(settings: Settings, *, once: bool) -> int:
     """Start everything, play the scenario; with ``once`` exit with its result, else keep serving."""
+    settings = settings.model_copy(update=DEMO_SPEED)
     print(
         f"Starting: LES emulator (MLP) {settings.les_host}:{settings.les_port}, "
         f"SMSC emulator (SMPP) {settings.smsc_host}:{settings.smsc_port} (control :{settings.smsc_control_port}), "

@@ -2,16 +2,42 @@
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 
+from geofences.model import parse_shape, shape_to_geojson
 from lbs.pois.demo import load_demo_pois
 from lbs.settings import Settings
 
 DEMO_PROVIDERS = {"CityGuide": ["CITYGUIDE"], "PromoCity": ["PROMOCITY"]}
 # Belgian IMSIs: MCC 206, MNC 01, then the subscriber's index.
 IMSI_BASE = 206_010_000_000_000
+
+
+GRAND_PLACE = (4.3525, 50.8467)  # lon, lat
+PROMOTION = "Grand-Place waffles"
+
+
+async def _demo_promotion(conn: asyncpg.Connection[Any]) -> None:
+    """PromoCity's promotion: a 150 m circle on the Grand-Place, one SMS on entering, at most 5 per subscriber."""
+    if await conn.fetchval("SELECT 1 FROM promotions WHERE name = $1", PROMOTION):
+        return
+    fence = shape_to_geojson(parse_shape({"center": list(GRAND_PLACE), "radius_m": 150}))
+    now = datetime.now(UTC)
+    await conn.execute(
+        "INSERT INTO promotions (provider_id, application_id, name, brand, shop, fence, trigger, template, coupon,"
+        " source, valid_from, valid_until, cap_count, cap_period)"
+        " SELECT a.provider_id, a.id, $1, 'PROMOCITY', 'Maison Dandoy', $2::jsonb, 'enter', $3, 'WAFFLE26', '3311',"
+        " $4, $5, 5, 'promotion' FROM applications a WHERE a.name = 'PROMOCITY'",
+        PROMOTION,
+        json.dumps(fence),
+        "Welcome to the Grand-Place! {shop} offers you a free waffle with code {coupon}.",
+        now - timedelta(days=1),
+        now + timedelta(days=365),
+    )
 
 
 async def load(conn: asyncpg.Connection[Any], settings: Settings) -> dict[str, int]:
@@ -48,5 +74,6 @@ async def load(conn: asyncpg.Connection[Any], settings: Settings) -> dict[str, i
             settings.demo_subscribers,
         )
         count = await conn.fetchval("SELECT count(*) FROM subscribers")
+        await _demo_promotion(conn)
         pois = await load_demo_pois(conn, settings)
     return {"subscribers": int(count), "pois": pois.received}

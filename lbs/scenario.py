@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -78,6 +79,28 @@ class Scenario:
         finally:
             await conn.close()
 
+    async def move(self, msisdn: str, lat: float, lon: float) -> None:
+        """Put the handset somewhere (the LES emulator's control API) until :meth:`unpin`."""
+        async with self.session.put(
+            f"{self.les}/sim/subscribers/{msisdn}/position", json={"lat": lat, "lon": lon}
+        ) as r:
+            r.raise_for_status()
+
+    async def unpin(self, msisdn: str) -> None:
+        async with self.session.delete(f"{self.les}/sim/subscribers/{msisdn}/position") as resp:
+            resp.raise_for_status()
+
+    async def wait_report(self, token: str, promotion_id: int, done: Callable[[dict[str, Any]], bool]) -> Any:
+        """The promotion's report once ``done`` holds for it (TimeoutError after the step timeout)."""
+        deadline = time.perf_counter() + STEP_TIMEOUT_S
+        while True:
+            _, report = await self.api_call("GET", f"/v1/promotions/{promotion_id}/report", token)
+            if done(report):
+                return report
+            if time.perf_counter() > deadline:
+                raise TimeoutError(f"promotion report did not change as expected: {report}")
+            await asyncio.sleep(0.2)
+
     async def api_call(self, method: str, path: str, token: str, **kw: Any) -> tuple[int, Any]:
         headers = {"Authorization": f"Bearer {token}"}
         async with self.session.request(method, self.api + path, headers=headers, **kw) as resp:
@@ -142,6 +165,78 @@ async def step_opt_out(s: Scenario) -> None:
     await s.say(DEMO_HANDSET, "START", lambda t: "STOP" in t)
 
 
+
+
+async def fresh_geofence_handset(settings: Settings) -> str:
+    """A subscriber PromoCity has not reached today (the demo may run many times a day on one database)."""
+    from lbs.consent.audit import pseudonym
+    from lbs.messaging.rules import local_day
+
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        first = int(settings.les_first_msisdn.lstrip("+"))
+        for n in range(settings.demo_subscribers - 1, 9, -1):  # from the last demo subscriber down
+            msisdn = f"+{first + n}"
+            taken = await conn.fetchval(
+                "SELECT 1 FROM marketing_sends WHERE subject = $1 AND brand = 'PROMOCITY' AND day = $2",
+                pseudonym(settings.pseudonym_key, msisdn),
+                local_day(datetime.now(UTC)),
+            )
+            if not taken:
+                return msisdn
+    finally:
+        await conn.close()
+    raise RuntimeError("every demo handset got its PromoCity SMS today")
+
+
+AWAY = (50.8800, 4.4000)  # Schaerbeek, far from the Grand-Place
+
+
+async def step_geofence(s: Scenario) -> None:
+    from lbs.demo_data import GRAND_PLACE, PROMOTION
+    from lbs.messaging.rules import next_marketing_slot
+
+    s.out(
+        "\n> Geo Presence: PromoCity has a promotion on the Grand-Place (a 150 m circle). A subscriber who allowed"
+        "\n  PromoCity to follow them (geofencing) and to send offers (marketing) gets one SMS on entering it"
+    )
+    token = await s.provider_key("PromoCity")
+    handset = await fresh_geofence_handset(s.settings)
+    for purpose in ("geofencing", "marketing"):
+        body = {"msisdn": handset, "application": "PROMOCITY", "purpose": purpose}
+        status, answer = await s.api_call("POST", "/v1/consents/requests", token, json=body)
+        if status != 202:
+            raise RuntimeError(f"consent request refused: {answer}")
+    await s.say(handset, "YES PROMOCITY", lambda t: "PROMOCITY" in t and "until" in t)
+    await s.move(handset, *AWAY)
+    s.out("  the platform now asks the LES for this subscriber's position every second (MLP triggered reports)")
+    await asyncio.sleep(2.5)
+    _, promos = await s.api_call("GET", "/v1/promotions", token)
+    promo = next(p for p in promos["promotions"] if p["name"] == PROMOTION)
+    seen = len(await s.inbox(handset))
+    started = time.perf_counter()
+    await s.move(handset, GRAND_PLACE[1], GRAND_PLACE[0])
+    s.out("  the subscriber walks onto the Grand-Place (moved through the LES emulator's control API) ...")
+    now = datetime.now(UTC)
+    if next_marketing_slot(now) > now:  # outside 08:00-22:00 on working days: the SMS waits, it is not dropped
+        await s.wait_report(token, promo["id"], lambda r: r["fired"] >= 1)
+        s.out(f"  ... the promotion fired; outside marketing hours its SMS waits until {next_marketing_slot(now)}")
+    else:
+        sms = await s.wait_sms(handset, seen, lambda t: "Grand-Place" in t, started)
+        s.out(f"  handset {handset} receives {sms!r}  ({(time.perf_counter() - started) * 1000:.0f} ms)")
+    await s.move(handset, *AWAY)
+    await asyncio.sleep(3)
+    await s.move(handset, GRAND_PLACE[1], GRAND_PLACE[0])
+    s.out("  it leaves, and comes back the same day ...")
+    report = await s.wait_report(token, promo["id"], lambda r: bool(set(r["suppressed"]) - {"other_transition"}))
+    reasons = ", ".join(f"{k} {v}" for k, v in report["suppressed"].items() if k != "other_transition")
+    s.out(
+        f"  ... no second SMS: suppressed ({reasons}). Report so far: {report['positions']} positions,"
+        f" {report['transitions']} transitions, {report['fired']} fired, {report['sent']} sent"
+    )
+    await s.unpin(handset)
+
+
 async def step_bill(s: Scenario) -> None:
     from lbs.billing.hooks import print_demo_bill
     from lbs.demo_data import DEMO_PROVIDERS
@@ -161,6 +256,7 @@ STEPS: list[Step] = [
     step_where,
     step_consent,
     step_active_query,
+    step_geofence,
     step_triggered_reports,
     step_opt_out,
     step_bill,

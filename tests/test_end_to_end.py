@@ -12,7 +12,7 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
-from lbs.demo import play_scenario, start_all, start_platform, start_smsc
+from lbs.demo import DEMO_SPEED, play_scenario, start_all, start_platform, start_smsc
 from lbs.demo_data import load
 from lbs.scenario import DEMO_HANDSET, Scenario
 from lbs.settings import Settings
@@ -22,6 +22,7 @@ from lbs.settings import Settings
 async def running(
     settings: Settings, db: asyncpg.Connection[Any], redis_client: aioredis.Redis
 ) -> AsyncIterator[Settings]:
+    settings = settings.model_copy(update=DEMO_SPEED)  # geofencing reacts in seconds, as in `lbs demo`
     await load(db, settings)
     _, stop = await start_all(settings)
     try:
@@ -101,3 +102,13 @@ async def test_health_ok_and_metrics_count_mo(running: Settings, scenario: Scena
     assert 'lbs_mo_received_total{keyword="PING"} 1.0' in text
     assert 'lbs_location_requests_total{outcome="ok"}' in text  # WHERE located the handset
     assert "lbs_http_requests_total" in text
+
+
+async def test_geofence_promotion_end_to_end(running: Settings) -> None:
+    """Consent by SMS -> triggered reports from the LES -> stream -> worker -> enter -> SMS in the handset's inbox
+    (outside marketing hours: fired and deferred) -> a second entry the same day suppressed."""
+    from lbs.scenario import play, step_geofence
+
+    lines: list[str] = []
+    assert await play(running, out=lines.append, steps=[step_geofence]), "\n".join(lines)
+    assert any("no second SMS: suppressed (daily_brand_cap" in line for line in lines), "\n".join(lines)
