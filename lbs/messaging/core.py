@@ -59,6 +59,7 @@ IDLE_POLL_S = 0.2
 MAX_BATCH = 200
 CLAIM_HORIZON_S = 0.2  # claim what can be sent in this long
 TIER_CACHE_S = 60.0
+UNMATCHED_RETRY_S = 0.25
 # Receipts are matched to MTs in PostgreSQL by SMSC id; the library's own receipt correlation is only kept briefly
 # (it serves concatenated MTs whose parts' receipts come back to the same bind).
 RECEIPT_CORRELATION_S = 30.0
@@ -142,6 +143,7 @@ class MessagingCore:
         self._results: asyncio.Queue[tuple[str, int, Any]] = asyncio.Queue()
         self._tiers: dict[str, tuple[int, float]] = {}
         self._batch = 10  # rows claimed at once; adapts to the rate the throttle lets out
+        self._unmatched: dict[str, float] = {}  # receipts (SMSC id -> when) that matched no MT yet
 
     # --- lifecycle ------------------------------------------------------------------------------------------
 
@@ -379,13 +381,29 @@ class MessagingCore:
     async def _result_writer(self) -> None:
         """Apply submit outcomes in batches: one round trip for many rows keeps up with thousands per second."""
         while True:
-            batch = [await self._results.get()]
+            try:
+                async with asyncio.timeout(UNMATCHED_RETRY_S if self._unmatched else None):
+                    batch = [await self._results.get()]
+            except TimeoutError:
+                batch = []
             while not self._results.empty() and len(batch) < 1000:
                 batch.append(self._results.get_nowait())
             try:
                 await self._apply_results(batch)
             except (OSError, asyncpg.PostgresError):
                 log.exception("could not record submit outcomes; rows stay 'sending' and are re-queued")
+
+    async def _retry_unmatched(self, conn: Conn, now: datetime) -> None:
+        """Receipts that matched no submitted MT yet (another worker's MT, its submit not committed when we
+        looked) are tried again every ``UNMATCHED_RETRY_S`` for a minute; after that the 30-s sweep has them."""
+        cutoff = time.monotonic() - 60.0
+        self._unmatched = {i: t for i, t in self._unmatched.items() if t > cutoff}
+        if not self._unmatched:
+            return
+        ids = list(self._unmatched)
+        await self._finish(conn, await outbox.apply_receipts(conn, now, ids))
+        for smsc_id in await _applied(conn, ids):
+            self._unmatched.pop(smsc_id, None)
 
     async def _apply_results(self, batch: list[tuple[str, int, Any]]) -> None:
         """Submit outcomes and receipts of one batch, in one transaction (submits first: FIFO order)."""
@@ -414,7 +432,13 @@ class MessagingCore:
             if submitted or receipts:
                 await outbox.store_receipts(conn, receipts, now)
                 ids = [v for _, v in submitted] + [i for i, _ in receipts]
-                await self._finish(conn, await outbox.apply_receipts(conn, now, ids))
+                finished = await outbox.apply_receipts(conn, now, ids)
+                await self._finish(conn, finished)
+                if len(finished) < len(receipts):
+                    matched = await _applied(conn, [i for i, _ in receipts])
+                    stamp = time.monotonic()
+                    self._unmatched.update({i: stamp for i, _ in receipts if i not in matched})
+            await self._retry_unmatched(conn, now)
         if any(k == "defer" for k, _, _ in batch):
             self._wake.set()
 
@@ -435,3 +459,13 @@ class MessagingCore:
             log.warning("receipt without id or stat", text=pdu.short_message)
             return
         self._results.put_nowait(("receipt", 0, (smsc_id, stat)))
+
+
+async def _applied(conn: Conn, smsc_ids: list[str]) -> set[str]:
+    """Which of these receipts are applied to their MT."""
+    found = await conn.fetchval(
+        "SELECT coalesce(array_agg(smsc_message_id), '{}') FROM mt_receipts"
+        " WHERE smsc_message_id = ANY($1::text[]) AND applied_at IS NOT NULL",
+        smsc_ids,
+    )
+    return set(found)
