@@ -165,8 +165,6 @@ async def step_opt_out(s: Scenario) -> None:
     await s.say(DEMO_HANDSET, "START", lambda t: "STOP" in t)
 
 
-
-
 async def fresh_geofence_handset(settings: Settings) -> str:
     """A subscriber PromoCity has not reached today (the demo may run many times a day on one database)."""
     from lbs.consent.audit import pseudonym
