@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -138,7 +137,3 @@ class ConsentService:
             )
         rows = sorted(rows, key=lambda r: r["occurred_at"], reverse=True)
         return [PendingRequest(r["name"], Purpose(r["purpose"]), Precision(r["precision"])) for r in rows]
-
-
-def proof_json(proof: dict[str, Any]) -> str:
-    return json.dumps(proof, sort_keys=True)
