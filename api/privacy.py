@@ -12,11 +12,12 @@ import hmac
 from typing import Any, Literal
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.keys import CONSENT_KEY, SETTINGS_KEY
+from api.validation import parse_json
 from lbs.consent.decision import Purpose
-from lbs.errors import InvalidArgument, LbsError, Unauthenticated, UnsupportedMediaType
+from lbs.errors import LbsError, Unauthenticated
 from lbs.msisdn import to_e164
 from lbs.settings import Settings
 
@@ -78,16 +79,6 @@ def _authorise(request: web.Request, settings: Settings) -> None:
         raise Unauthenticated("privacy check needs the internal bearer key")
 
 
-async def _parse(request: web.Request) -> PrivacyCheckRequest:
-    if request.content_type != "application/json":
-        raise UnsupportedMediaType(f"expected Content-Type application/json, got {request.content_type!r}")
-    try:
-        return PrivacyCheckRequest.model_validate_json(await request.read())
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
-        raise InvalidArgument(problems) from None
-
-
 async def privacy_check(request: web.Request) -> web.Response:
     """``POST /v1/privacy/check``: self-location and the test allow-list first, then the consent registry.
 
@@ -96,7 +87,7 @@ async def privacy_check(request: web.Request) -> web.Response:
     """
     settings = request.app[SETTINGS_KEY]
     _authorise(request, settings)
-    query = await _parse(request)
+    query = await parse_json(request, PrivacyCheckRequest)
     answer = decide(settings, query)
     if not answer.allowed:
         application = (query.service_id or query.application).upper()

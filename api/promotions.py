@@ -19,12 +19,12 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 
 from api.auth import provider_id_of, require
 from api.keys import PG_POOL_KEY, SETTINGS_KEY
-from api.validation import parse_json, validate
+from api.validation import parse_json, read_json, validate
 from geofences.config import limits_from
 from geofences.model import parse_shape, shape_to_geojson
 from geofences.promotions import COLUMNS, FROM, counters
 from geofences.rules import check_template
-from lbs.errors import InvalidArgument, NotFound, UnsupportedMediaType
+from lbs.errors import InvalidArgument, NotFound
 from lbs.messaging.outbox import validate_source
 
 BASE = "/v1/promotions"
@@ -217,12 +217,7 @@ async def update_promotion(request: web.Request) -> web.Response:
 
 
 async def _read_object(request: web.Request) -> dict[str, Any]:
-    if request.content_type != "application/json":
-        raise UnsupportedMediaType(f"expected Content-Type application/json, got {request.content_type!r}")
-    try:
-        data = json.loads(await request.read())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidArgument(f"body is not valid JSON: {exc}") from exc
+    data = await read_json(request)
     if not isinstance(data, dict):
         raise InvalidArgument("body: expected a JSON object of the fields to change")
     return data

@@ -22,16 +22,20 @@ def describe(err: ValidationError) -> str:
     return "; ".join(parts)
 
 
-async def parse_json(request: web.Request, model: type[M]) -> M:
-    """Read the JSON body of ``request`` into ``model`` or raise a house-shaped 400/415/413."""
+async def read_json(request: web.Request) -> object:
+    """The decoded JSON body of ``request``, or a house-shaped 415 (not JSON), 400 (broken) or 413 (too large)."""
     if request.content_type != "application/json":
         raise UnsupportedMediaType(f"expected Content-Type application/json, got {request.content_type!r}")
     raw = await request.read()
     try:
-        data = json.loads(raw)
+        return json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InvalidArgument(f"body is not valid JSON: {exc}") from exc
-    return validate(model, data)
+
+
+async def parse_json(request: web.Request, model: type[M]) -> M:
+    """Read the JSON body of ``request`` into ``model`` or raise a house-shaped 400/415/413."""
+    return validate(model, await read_json(request))
 
 
 def validate(model: type[M], data: object) -> M:
