@@ -9,11 +9,12 @@ setup:
 	$(VENV)/lbs db upgrade
 	$(VENV)/lbs demo-data
 
+# `make run AT=2026-12-01T10:00+01:00` plays the scenario at that instant (any hour shows the in-hours path).
 run: setup
-	$(VENV)/lbs demo
+	$(VENV)/lbs demo $(if $(AT),--at $(AT))
 
 demo-once: setup
-	$(VENV)/lbs demo --once
+	$(VENV)/lbs demo --once $(if $(AT),--at $(AT))
 
 lint:
 	$(VENV)/ruff check .

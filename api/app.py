@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 
 import aiohttp
 import asyncpg
@@ -15,6 +14,7 @@ from aiohttp import web
 
 from api import billing, camara, camara_geofencing, consent, pois, promotions, system, v1
 from api.keys import (
+    CLOCK_KEY,
     CONSENT_KEY,
     HTTP_SESSION_KEY,
     LOCATION_KEY,
@@ -34,6 +34,7 @@ from geofences import promotions as promotion_hooks
 from geofences.reporting import ReportingManager
 from geofences.worker import event_sink as geofence_event_sink
 from lbs.billing.hooks import attach as attach_billing
+from lbs.clock import Clock
 from lbs.consent.privacy_ops import run_retention
 from lbs.consent.service import ConsentService
 from lbs.consent.sms import ConsentSms
@@ -82,7 +83,7 @@ async def _http_session(app: web.Application) -> AsyncIterator[None]:
         # the client's event stream feeds the metrics (every result, success or error, by MLP result code).
         metrics.locations.labels(event.result.name.lower()).inc()
 
-    app[MLP_CLIENT_KEY] = MlpClient(session, app[SETTINGS_KEY], events=count)
+    app[MLP_CLIENT_KEY] = MlpClient(session, app[SETTINGS_KEY], events=count, clock=app[CLOCK_KEY])
     yield
     await session.close()
 
@@ -101,7 +102,7 @@ async def _register_keywords(app: web.Application, consent: ConsentService) -> N
 
 async def _messaging(app: web.Application) -> AsyncIterator[None]:
     settings, pool, router, metrics = app[SETTINGS_KEY], app[PG_POOL_KEY], app[ROUTER_KEY], app[METRICS_KEY]
-    consent = ConsentService(pool, settings)
+    consent = ConsentService(pool, settings, app[CLOCK_KEY])
     app[CONSENT_KEY] = consent
     app[LOCATION_KEY] = LocationService(pool, consent, app[MLP_CLIENT_KEY])
     await _register_keywords(app, consent)
@@ -118,7 +119,7 @@ async def _messaging(app: web.Application) -> AsyncIterator[None]:
         log.info("mo", source=mo.source, to=mo.destination, keyword=keyword)
         return reply
 
-    core = MessagingCore(settings, pool, app[REDIS_KEY], on_mo)
+    core = MessagingCore(settings, pool, app[REDIS_KEY], on_mo, clock=app[CLOCK_KEY])
     attach_billing(core)  # every MT segment the SMSC accepts is rated; receipts settle delivery-charged ones
     core.submit_listeners.append(promotion_hooks.on_submitted)  # promotion reports: sent, delivered
     core.receipt_listeners.append(promotion_hooks.on_receipt)
@@ -131,13 +132,13 @@ async def _messaging(app: web.Application) -> AsyncIterator[None]:
 
 async def _retention(app: web.Application) -> AsyncIterator[None]:
     """Forget what is past its retention, every ``retention_interval_s``."""
-    settings, pool = app[SETTINGS_KEY], app[PG_POOL_KEY]
+    settings, pool, clock = app[SETTINGS_KEY], app[PG_POOL_KEY], app[CLOCK_KEY]
 
     async def loop() -> None:
         while True:
             await asyncio.sleep(settings.retention_interval_s)
             try:
-                touched = await run_retention(pool, settings, datetime.now(UTC))
+                touched = await run_retention(pool, settings, clock())
                 log.info("retention", **touched)
             except (OSError, asyncpg.PostgresError):
                 log.exception("retention run failed; next try in one interval")
@@ -169,7 +170,7 @@ async def _geofence_reporting(app: web.Application) -> AsyncIterator[None]:
     if not settings.geofence_reporting:
         yield
         return
-    manager = ReportingManager(app[PG_POOL_KEY], app[REDIS_KEY], app[MLP_CLIENT_KEY], settings)
+    manager = ReportingManager(app[PG_POOL_KEY], app[REDIS_KEY], app[MLP_CLIENT_KEY], settings, app[CLOCK_KEY])
     stop = asyncio.Event()
     task = asyncio.create_task(manager.run(stop), name="geofence-reporting")
     yield
@@ -179,11 +180,15 @@ async def _geofence_reporting(app: web.Application) -> AsyncIterator[None]:
         await task
 
 
-def create_app(settings: Settings | None = None) -> web.Application:
-    """Build the platform app. No I/O here: every resource opens in its ``cleanup_ctx`` when the app starts."""
+def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> web.Application:
+    """Build the platform app. No I/O here: every resource opens in its ``cleanup_ctx`` when the app starts.
+
+    ``clock`` is the process's one clock (default: the one the settings ask for); tests and the demo pin it.
+    """
     settings = settings or Settings()
     app = web.Application(middlewares=[metrics_middleware, error_middleware], client_max_size=settings.max_body_bytes)
     app[SETTINGS_KEY] = settings
+    app[CLOCK_KEY] = clock or settings.make_clock()
     app[METRICS_KEY] = Metrics()
     app[ROUTER_KEY] = KeywordRouter(service_name="LBS " + settings.short_code)
     app[OPENAPI_FRAGMENTS_KEY] = [
@@ -204,7 +209,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     billing.setup_billing_routes(app)
     promotions.setup_promotion_routes(app)
     camara_geofencing.setup_camara_geofencing_routes(app)
-    setup_push_routes(app, PushReceiver(settings, events=_to_geofences(app)))
+    setup_push_routes(app, PushReceiver(settings, events=_to_geofences(app), clock=app[CLOCK_KEY]))
     pois.setup_poi_routes(app)
     camara.setup_camara_routes(app)
     return app

@@ -15,7 +15,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from api.auth import provider_id_of, require
-from api.keys import PG_POOL_KEY, SETTINGS_KEY
+from api.keys import CLOCK_KEY, PG_POOL_KEY, SETTINGS_KEY
 from api.openapi import error, json_ok, operation
 from api.validation import parse_json
 from lbs.apikeys import Principal
@@ -230,7 +230,7 @@ async def get_balance(request: web.Request) -> web.Response:
     """Provider (own) or operator: the prepaid balance."""
     pid = _provider_param(request, await require(request, "operator", "provider"))
     async with _conn(request) as conn:
-        balance = await prepaid.get_balance(conn, pid)
+        balance = await prepaid.get_balance(conn, pid, request.app[CLOCK_KEY]())
     return web.json_response(balance.to_json())
 
 
@@ -247,6 +247,7 @@ async def top_up(request: web.Request) -> web.Response:
             idempotency_key=body.idempotency_key,
             currency=body.currency,
             validity_days=settings.billing_prepaid_validity_days,
+            now=request.app[CLOCK_KEY](),
         )
     return web.json_response(balance.to_json(), status=201)
 
@@ -256,7 +257,9 @@ async def close(request: web.Request) -> web.Response:
     principal = await require(request, "operator")
     period = parse_period(request.match_info["period"])
     async with _conn(request) as conn:
-        done = await close_month(conn, period, closed_by=principal.name, schedule=_schedule(request))
+        done = await close_month(
+            conn, period, closed_by=principal.name, schedule=_schedule(request), now=request.app[CLOCK_KEY]()
+        )
     return web.json_response({"period": request.match_info["period"], "statements": [s.to_json() for s in done]})
 
 
@@ -329,7 +332,7 @@ async def preview(request: web.Request) -> web.Response:
         raise InvalidArgument("provider_id is required for the operator")
     period = parse_period(request.match_info["period"])
     async with _conn(request) as conn:
-        s = await build_statement(conn, pid, period, _schedule(request))
+        s = await build_statement(conn, pid, period, _schedule(request), request.app[CLOCK_KEY]())
     return web.json_response(s.to_json())
 
 

@@ -13,7 +13,6 @@ The events go to the sink as CloudEvents 1.0 from a durable outbox (see :mod:`ge
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -22,7 +21,7 @@ from aiohttp import web
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from api.auth import provider_id_of, require
-from api.keys import PG_POOL_KEY, SETTINGS_KEY
+from api.keys import CLOCK_KEY, PG_POOL_KEY, SETTINGS_KEY
 from api.validation import parse_json
 from geofences import camara
 from lbs.consent import registry
@@ -152,7 +151,7 @@ async def create_subscription(request: web.Request) -> web.Response:
     detail = body.config.subscriptionDetail
     if not settings.geofence_min_radius_m <= detail.area.radius <= settings.geofence_max_radius_m:
         raise InvalidArgument("config.subscriptionDetail.area.radius: out of range", code="OUT_OF_RANGE")
-    now = datetime.now(UTC)
+    now = request.app[CLOCK_KEY]()
     if body.config.subscriptionExpireTime is not None and body.config.subscriptionExpireTime <= now:
         raise InvalidArgument("config.subscriptionExpireTime: in the past")
     msisdn = to_e164(detail.device.phoneNumber)
@@ -216,7 +215,7 @@ async def delete_subscription(request: web.Request) -> web.Response:
     """Delete: 204, and a subscription-ended event (SUBSCRIPTION_DELETED)."""
     row = await _own(request)
     async with request.app[PG_POOL_KEY].acquire() as conn, conn.transaction():
-        await camara.end(conn, row, "DELETED", "SUBSCRIPTION_DELETED", datetime.now(UTC))
+        await camara.end(conn, row, "DELETED", "SUBSCRIPTION_DELETED", request.app[CLOCK_KEY]())
         await conn.execute(
             "UPDATE geofencing_subscriptions SET status = 'DELETED', updated_at = clock_timestamp() WHERE id = $1",
             row["id"],

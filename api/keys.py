@@ -8,6 +8,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from lbs.apikeys import Principal
+from lbs.clock import Clock
 from lbs.consent.service import ConsentService
 from lbs.location import LocationService
 from lbs.messaging.core import MessagingCore
@@ -16,6 +17,8 @@ from lbs.mlp import MlpClient
 from lbs.settings import Settings
 
 SETTINGS_KEY = web.AppKey("settings", Settings)
+# The one clock of this process: every time-dependent rule reads it (lbs/clock.py).
+CLOCK_KEY: web.AppKey[Clock] = web.AppKey("clock")
 PG_POOL_KEY = web.AppKey("pg_pool", asyncpg.Pool)
 REDIS_KEY = web.AppKey("redis", aioredis.Redis)
 HTTP_SESSION_KEY = web.AppKey("http_session", aiohttp.ClientSession)

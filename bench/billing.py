@@ -87,7 +87,7 @@ async def run(url: str, n: int) -> None:
             await create_contract(
                 conn, provider_id=pid, plan_code="BENCH", account=account, valid_from=date(2025, 1, 1), valid_to=None
             )
-        await top_up(conn, ids[1], 10_000_000, idempotency_key="bench")
+        await top_up(conn, ids[1], 10_000_000, idempotency_key="bench", now=datetime.now(UTC))
         print(f"billing_record_postpaid_per_s: {await sequential(conn, ids[0], n, 'post'):.0f} cdr/s")
         print(f"billing_record_prepaid_per_s: {await sequential(conn, ids[1], n, 'pre'):.0f} cdr/s")
         print(f"billing_record_parallel8_per_s: {await parallel(url, ids[0], n, 8):.0f} cdr/s")

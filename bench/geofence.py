@@ -51,6 +51,7 @@ from geofences.geo import M_PER_DEG
 from geofences.index import FenceIndex
 from geofences.model import Circle, Fence, Shape
 from geofences.transitions import FenceState, Hysteresis, Report, advance, apply
+from lbs.clock import system_clock
 from lbs.settings import Settings
 
 CENTRE = (4.47, 50.64)  # Belgium
@@ -245,7 +246,7 @@ def _pipeline_worker(consumer: str) -> None:
         settings = Settings()
         pool = await create_pool(settings)
         redis = aioredis.Redis.from_url(settings.redis_url)
-        await GeofenceWorker(settings, pool, redis, consumer).run(asyncio.Event())
+        await GeofenceWorker(settings, pool, redis, consumer, clock=system_clock).run(asyncio.Event())
 
     asyncio.run(serve())
 
@@ -336,7 +337,7 @@ async def pipeline(quick: bool) -> tuple[float, float, str]:
         fences = [f for f in make_fences(10_000, box_deg(250)) if isinstance(f.shape, Circle) or f.shape.is_valid]
         await _seed_pipeline(db, fences, walkers, settings.pseudonym_key)
         centre = await db.fetchval("SELECT fence FROM promotions WHERE fence ? 'center' ORDER BY id LIMIT 1")
-        await GeofenceWorker(settings, None, redis).ensure_group()  # type: ignore[arg-type]
+        await GeofenceWorker(settings, None, redis, clock=system_clock).ensure_group()  # type: ignore[arg-type]
         n_subs = 10_000 if quick else 50_000
         everything = _background(n_subs, 5)
         warm, reports = everything[:n_subs], everything[n_subs:]

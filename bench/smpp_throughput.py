@@ -52,6 +52,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from _common import Smsc, admin, free_port, ms_between, percentile, process_cpu_s, wait_until, with_database
 
 from lbs import migrate
+from lbs.clock import system_clock
 from lbs.db import create_pool
 from lbs.messaging.core import MessagingCore
 from lbs.messaging.smpp import FastCorrelator, WindowedBroker
@@ -327,7 +328,7 @@ async def pipeline(settings: Settings, n: int, stock_rate: float) -> None:
 
     pool = await create_pool(settings)
     redis = aioredis.Redis.from_url(settings.redis_url)
-    core = MessagingCore(settings, pool, redis, no_mo)
+    core = MessagingCore(settings, pool, redis, no_mo, clock=system_clock)
     try:
         await core.start()
         await core.wait_bound()

@@ -276,7 +276,3 @@ async def on_stop(conn: Conn, subject: str, brand: str | None) -> None:
         brand,
     )
     await add_counters(conn, {(int(r["promotion_id"]), "stops"): 1 for r in rows})
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)

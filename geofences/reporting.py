@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import asyncpg
@@ -22,6 +20,7 @@ import redis.asyncio as aioredis
 import structlog
 
 from geofences.presence import PresenceStore, text
+from lbs.clock import Clock
 from lbs.mlp import LocationError, ReportRequest
 from lbs.settings import Settings
 
@@ -64,7 +63,7 @@ class ReportingManager:
         redis: aioredis.Redis,
         client: ReportClient,
         settings: Settings,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock,
     ) -> None:
         self.pool = pool
         self.redis = redis

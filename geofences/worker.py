@@ -24,7 +24,7 @@ import contextlib
 import os
 import socket
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -39,8 +39,9 @@ from geofences.charging import bill_positions
 from geofences.config import hysteresis_from, index_from
 from geofences.engine import Engine
 from geofences.presence import PresenceStore
-from geofences.promotions import COLUMNS, FROM, add_counters, changed_fences, handle_transition, utcnow
+from geofences.promotions import COLUMNS, FROM, add_counters, changed_fences, handle_transition
 from geofences.transitions import Report, Transition
+from lbs.clock import Clock
 from lbs.db import create_pool
 from lbs.mlp import EventSink, LocationEvent
 from lbs.msisdn import to_e164
@@ -107,7 +108,8 @@ class GeofenceWorker:
         pool: asyncpg.Pool[Any],
         redis: aioredis.Redis,
         consumer: str | None = None,
-        clock: Callable[[], datetime] = utcnow,
+        *,
+        clock: Clock,
     ) -> None:
         self.settings = settings
         self.pool = pool
@@ -244,7 +246,7 @@ async def _serve(settings: Settings) -> None:
     pool = await create_pool(settings)
     redis = aioredis.Redis.from_url(settings.redis_url)
     stop = asyncio.Event()
-    worker = GeofenceWorker(settings, pool, redis)
+    worker = GeofenceWorker(settings, pool, redis, clock=settings.make_clock())
     log.info("geofence worker started", consumer=worker.consumer, stream=settings.geofence_stream)
     try:
         await worker.run(stop)

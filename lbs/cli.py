@@ -7,6 +7,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import Sequence
+from datetime import datetime
 
 import asyncpg
 import structlog
@@ -14,6 +15,7 @@ from aiohttp import web
 
 from geofences.worker import cli as geofence_worker_cli
 from lbs.billing.cli import register as register_billing
+from lbs.clock import parse_instant
 from lbs.errors import LbsError
 from lbs.pois.cli import register as register_pois
 from lbs.settings import Settings
@@ -53,8 +55,10 @@ def _worker_messaging(settings: Settings) -> int:
 
 def _les(settings: Settings) -> int:
     from les_simulator.les.app import create_les_app
+    from les_simulator.les.clock import ShiftedClock
 
-    web.run_app(create_les_app(settings), host=settings.les_host, port=settings.les_port, print=None)
+    clock = ShiftedClock(parse_instant(settings.clock_at)) if settings.clock_at else None
+    web.run_app(create_les_app(settings, clock=clock), host=settings.les_host, port=settings.les_port, print=None)
     return 0
 
 
@@ -74,10 +78,10 @@ def _smsc(settings: Settings) -> int:
     return 0
 
 
-def _demo(settings: Settings, once: bool) -> int:
+def _demo(settings: Settings, once: bool, at: datetime | None) -> int:
     from lbs.demo import run_demo
 
-    return asyncio.run(run_demo(settings, once=once))
+    return asyncio.run(run_demo(settings, once=once, at=at))
 
 
 def _db(settings: Settings, action: str) -> int:
@@ -141,7 +145,6 @@ def _audit_verify(settings: Settings) -> int:
 
 
 def _retention_run(settings: Settings) -> int:
-    from datetime import UTC, datetime
 
     from lbs.consent.privacy_ops import run_retention
     from lbs.db import create_pool
@@ -149,13 +152,20 @@ def _retention_run(settings: Settings) -> int:
     async def main() -> dict[str, int]:
         pool = await create_pool(settings)
         try:
-            return await run_retention(pool, settings, datetime.now(UTC))
+            return await run_retention(pool, settings, settings.make_clock()())
         finally:
             await pool.close()
 
     touched = asyncio.run(main())
     print("retention: " + ", ".join(f"{k} {v} rows" for k, v in touched.items()))
     return 0
+
+
+def _instant(text: str) -> datetime:
+    try:
+        return parse_instant(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -167,6 +177,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("smsc", help="run the SMSC emulator (SMPP) and its control API")
     demo = sub.add_parser("demo", help="start everything in one process and play the live scenario")
     demo.add_argument("--once", action="store_true", help="exit after the scenario (0 = it worked)")
+    demo.add_argument(
+        "--at",
+        type=_instant,
+        metavar="ISO",
+        help="play at this instant, e.g. 2026-12-01T10:00+01:00 (the platform's and the LES's clocks run from it)",
+    )
     worker = sub.add_parser("worker", help="background workers")
     worker_sub = worker.add_subparsers(dest="worker", required=True)
     worker_sub.add_parser("messaging", help="SMPP bind, MO handling and MT dispatch, without the HTTP API")
@@ -206,7 +222,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "smsc":
             return _smsc(settings)
         if args.command == "demo":
-            return _demo(settings, args.once)
+            return _demo(settings, args.once, args.at)
         if args.command == "demo-data":
             return _demo_data(settings)
         if args.command == "audit":

@@ -1,32 +1,62 @@
 """The live scenario: both emulators and the platform in one process, talking over real sockets.
 
 ``lbs demo --once`` plays it and exits 0 when every step worked; ``make run`` plays it and keeps serving.
+``--at 2026-12-01T10:00+01:00`` plays it at another instant: the platform's clock and the LES's both run from it.
+When a part cannot start, the demo stops everything it started and exits at once with one line naming the part.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 
+import asyncpg
 from aiohttp import web
 
+from lbs.clock import Clock, FrozenClock, RunningClock, parse_instant
 from lbs.settings import Settings
 
 Stop = Callable[[], Awaitable[None]]
 Out = Callable[[str], None]
 
+# Each part gets this long to come up (listen, connect, bind) before the demo gives up on it; the whole start-up
+# stays within the 5 s a user waits for a clear answer.
+PART_START_S = 4.0
+
+
+class PartFailed(Exception):
+    """A part of the demo could not start: ``str()`` is the one line the user reads."""
+
 
 async def _run_site(app: web.Application, host: str, port: int) -> Stop:
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, host, port).start()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except BaseException:
+        await runner.cleanup()  # stop what setup started (pools, the SMPP bind's retries)
+        raise
     return runner.cleanup
 
 
-async def start_les(settings: Settings) -> Stop:
-    from les_simulator.les.app import create_les_app
+async def _part(name: str, where: str, start: Awaitable[Stop]) -> Stop:
+    """Start one part within :data:`PART_START_S`; :class:`PartFailed` naming it and its address otherwise."""
+    try:
+        async with asyncio.timeout(PART_START_S):
+            return await start
+    except TimeoutError:
+        raise PartFailed(f"{name} on {where} did not start within {PART_START_S:.0f} s") from None
+    except OSError as exc:
+        raise PartFailed(f"{name} could not start on {where}: {exc.strerror or exc}") from None
 
-    return await _run_site(create_les_app(settings), settings.les_host, settings.les_port)
+
+async def start_les(settings: Settings, start_at: datetime | None = None) -> Stop:
+    from les_simulator.les.app import create_les_app
+    from les_simulator.les.clock import ShiftedClock
+
+    clock = ShiftedClock(start_at) if start_at is not None else None
+    return await _run_site(create_les_app(settings, clock=clock), settings.les_host, settings.les_port)
 
 
 async def start_smsc(settings: Settings) -> Stop:
@@ -35,7 +65,11 @@ async def start_smsc(settings: Settings) -> Stop:
 
     smsc = SmscEmulator(settings)
     await smsc.start(settings.smsc_host, settings.smsc_port)
-    stop_control = await _run_site(create_smsc_control_app(smsc), settings.smsc_host, settings.smsc_control_port)
+    try:
+        stop_control = await _run_site(create_smsc_control_app(smsc), settings.smsc_host, settings.smsc_control_port)
+    except BaseException:
+        await smsc.stop()
+        raise
 
     async def stop() -> None:
         await stop_control()
@@ -44,42 +78,72 @@ async def start_smsc(settings: Settings) -> Stop:
     return stop
 
 
-async def start_platform(settings: Settings) -> tuple[web.Application, Stop]:
+async def start_platform(settings: Settings, clock: Clock | None = None) -> tuple[web.Application, Stop]:
     from api.app import create_app
     from api.keys import MESSAGING_KEY
 
-    app = create_app(settings)
+    app = create_app(settings, clock=clock)
     stop = await _run_site(app, settings.api_host, settings.api_port)
     if settings.smpp_enabled:
-        await app[MESSAGING_KEY].wait_bound()
+        try:
+            await app[MESSAGING_KEY].wait_bound(PART_START_S)
+        except BaseException:
+            await stop()
+            raise
     return app, stop
 
 
-async def start_all(settings: Settings) -> tuple[web.Application, Stop]:
-    """Start the LES, the SMSC and the platform (in that order: the platform binds to the SMSC)."""
-    stops = [await start_les(settings), await start_smsc(settings)]
-    try:
-        app, stop_platform = await start_platform(settings)
-    except BaseException:
-        for s in reversed(stops):
-            await s()
-        raise
-    stops.append(stop_platform)
-    stops.append(await start_geofence_worker(app))
+async def start_all(settings: Settings, at: datetime | None = None) -> tuple[web.Application, Stop]:
+    """Start the LES, the SMSC and the platform (in that order: the platform binds to the SMSC).
+
+    ``at`` pins the instant the platform's clock (``app[CLOCK_KEY]``) and the LES's start from; they then run on.
+    Without it, the platform's clock is the one the settings ask for (``clock_at``), and the LES follows it.
+    Raises :class:`PartFailed` naming the first part that could not start, after stopping the others.
+    """
+    if at is None and settings.clock_at:
+        at = parse_instant(settings.clock_at)
+    clock = settings.make_clock() if at is None else (FrozenClock(at) if settings.clock_frozen else RunningClock(at))
+    start_at = at
+    stops: list[Stop] = []
 
     async def stop() -> None:
         for s in reversed(stops):
             await s()
 
+    smsc_at = f"{settings.smsc_host}:{settings.smsc_port} (control :{settings.smsc_control_port})"
+    try:
+        stops.append(
+            await _part("LES emulator", f"{settings.les_host}:{settings.les_port}", start_les(settings, start_at))
+        )
+        stops.append(await _part("SMSC emulator", smsc_at, start_smsc(settings)))
+        app, stop_platform = await _platform_part(settings, clock)
+        stops.append(stop_platform)
+        stops.append(await start_geofence_worker(app, clock))
+    except BaseException:
+        await stop()
+        raise
     return app, stop
 
 
-async def start_geofence_worker(app: web.Application) -> Stop:
+async def _platform_part(settings: Settings, clock: Clock) -> tuple[web.Application, Stop]:
+    started: list[web.Application] = []
+
+    async def start() -> Stop:
+        app, stop = await start_platform(settings, clock)
+        started.append(app)
+        return stop
+
+    where = f"{settings.api_host}:{settings.api_port} (SMPP bind to {settings.smsc_host}:{settings.smsc_port})"
+    stop = await _part("platform API", where, start())
+    return started[0], stop
+
+
+async def start_geofence_worker(app: web.Application, clock: Clock) -> Stop:
     """One geofence worker in this process, on the platform's pool and Redis (``lbs worker geofence`` elsewhere)."""
     from api.keys import PG_POOL_KEY, REDIS_KEY, SETTINGS_KEY
     from geofences.worker import GeofenceWorker
 
-    worker = GeofenceWorker(app[SETTINGS_KEY], app[PG_POOL_KEY], app[REDIS_KEY], consumer="demo")
+    worker = GeofenceWorker(app[SETTINGS_KEY], app[PG_POOL_KEY], app[REDIS_KEY], consumer="demo", clock=clock)
     halt = asyncio.Event()
     task = asyncio.create_task(worker.run(halt), name="geofence-worker")
 
@@ -95,23 +159,39 @@ async def start_geofence_worker(app: web.Application) -> Stop:
     return stop
 
 
-async def play_scenario(settings: Settings, out: Out = print) -> bool:
+async def play_scenario(settings: Settings, clock: Clock, out: Out = print) -> bool:
     """Play every step of the live scenario (``lbs.scenario``); True when all of them worked."""
     from lbs.scenario import play
 
-    return await play(settings, out)
+    return await play(settings, clock, out)
 
 
 async def _load_demo_data(settings: Settings) -> None:
-    import asyncpg
-
     from lbs.demo_data import load
 
-    conn = await asyncpg.connect(settings.database_url)
+    where = settings.database_url.rpartition("@")[2] or settings.database_url
+    try:
+        conn = await asyncpg.connect(settings.database_url, timeout=PART_START_S)
+    except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
+        raise PartFailed(f"PostgreSQL at {where} is not reachable: {exc}") from None
     try:
         await load(conn, settings)
     finally:
         await conn.close()
+
+
+async def _check_redis(settings: Settings) -> None:
+    import redis.asyncio as aioredis
+    from redis.exceptions import RedisError
+
+    client = aioredis.Redis.from_url(settings.redis_url, socket_connect_timeout=PART_START_S)
+    try:
+        await client.ping()
+    except (OSError, RedisError) as exc:
+        where = settings.redis_url.rpartition("@")[2].removeprefix("redis://")
+        raise PartFailed(f"Redis at {where} is not reachable: {exc}") from None
+    finally:
+        await client.aclose()
 
 
 async def serve_forever() -> None:
@@ -122,22 +202,30 @@ async def serve_forever() -> None:
 DEMO_SPEED = {"geofence_report_interval_s": 1, "geofence_reconcile_s": 1.0, "geofence_sync_s": 0.5}
 
 
-async def run_demo(settings: Settings, *, once: bool) -> int:
-    """Start everything, play the scenario; with ``once`` exit with its result, else keep serving."""
+async def run_demo(settings: Settings, *, once: bool, at: datetime | None = None) -> int:
+    """Start everything, play the scenario; with ``once`` exit with its result, else keep serving.
+
+    ``at`` pins the time the platform and the LES emulator start from (their clocks then run on).
+    """
     settings = settings.model_copy(update=DEMO_SPEED)
+    start_at = at or (parse_instant(settings.clock_at) if settings.clock_at else None)
     print(
         f"Starting: LES emulator (MLP) {settings.les_host}:{settings.les_port}, "
         f"SMSC emulator (SMPP) {settings.smsc_host}:{settings.smsc_port} (control :{settings.smsc_control_port}), "
         f"platform API {settings.api_host}:{settings.api_port}"
+        + (f"; the clock starts at {start_at.isoformat()}" if start_at else "")
     )
+    from api.keys import CLOCK_KEY
+
     try:
+        await _check_redis(settings)
         await _load_demo_data(settings)
-        _, stop = await start_all(settings)
-    except OSError as exc:
-        print(f"DEMO FAILED: could not start a service: {exc}")
+        app, stop = await start_all(settings, at)
+    except PartFailed as exc:
+        print(f"DEMO FAILED: {exc}")
         return 1
     try:
-        ok = await play_scenario(settings)
+        ok = await play_scenario(settings, app[CLOCK_KEY])
         if once:
             return 0 if ok else 1
         print(f"\nServing. API: http://{settings.api_host}:{settings.api_port}/health — press Ctrl-C to stop.")

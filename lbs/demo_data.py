@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -19,6 +19,8 @@ IMSI_BASE = 206_010_000_000_000
 
 GRAND_PLACE = (4.3525, 50.8467)  # lon, lat
 PROMOTION = "Grand-Place waffles"
+# A fixed validity, not one relative to the day `make setup` ran: the demo plays at any instant (`lbs demo --at`).
+PROMOTION_VALID = (datetime(2025, 1, 1, tzinfo=UTC), datetime(2036, 1, 1, tzinfo=UTC))
 
 
 async def _demo_promotion(conn: asyncpg.Connection[Any]) -> None:
@@ -26,7 +28,6 @@ async def _demo_promotion(conn: asyncpg.Connection[Any]) -> None:
     if await conn.fetchval("SELECT 1 FROM promotions WHERE name = $1", PROMOTION):
         return
     fence = shape_to_geojson(parse_shape({"center": list(GRAND_PLACE), "radius_m": 150}))
-    now = datetime.now(UTC)
     await conn.execute(
         "INSERT INTO promotions (provider_id, application_id, name, brand, shop, fence, trigger, template, coupon,"
         " source, valid_from, valid_until, cap_count, cap_period)"
@@ -35,8 +36,8 @@ async def _demo_promotion(conn: asyncpg.Connection[Any]) -> None:
         PROMOTION,
         json.dumps(fence),
         "Welcome to the Grand-Place! {shop} offers you a free waffle with code {coupon}.",
-        now - timedelta(days=1),
-        now + timedelta(days=365),
+        PROMOTION_VALID[0],
+        PROMOTION_VALID[1],
     )
 
 

@@ -6,13 +6,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import aiohttp
 import asyncpg
 
 from lbs.apikeys import create_key
+from lbs.clock import Clock
 from lbs.settings import Settings
 
 Out = Callable[[str], None]
@@ -26,8 +27,9 @@ STEP_TIMEOUT_S = 15.0
 class Scenario:
     """Drives handsets through the SMSC emulator's control API and the platform's REST API."""
 
-    def __init__(self, settings: Settings, session: aiohttp.ClientSession, out: Out) -> None:
+    def __init__(self, settings: Settings, session: aiohttp.ClientSession, out: Out, clock: Clock) -> None:
         self.settings = settings
+        self.clock = clock  # the platform's clock: what the rules see as "now"
         self.session = session
         self.out = out
         self.smsc = f"http://{settings.smsc_host}:{settings.smsc_control_port}"
@@ -155,7 +157,7 @@ async def step_triggered_reports(s: Scenario) -> None:
     from lbs.mlp.showcase import show_triggered_reports
 
     s.out("\n> Triggered reports: the LES pushes a subscriber's position every second (MLP TLRR/TLREP)")
-    if not await show_triggered_reports(s.settings, s.session, DEMO_HANDSET, out=s.out):
+    if not await show_triggered_reports(s.settings, s.session, DEMO_HANDSET, clock=s.clock, out=s.out):
         raise RuntimeError("the LES pushed fewer reports than asked")
 
 
@@ -165,7 +167,7 @@ async def step_opt_out(s: Scenario) -> None:
     await s.say(DEMO_HANDSET, "START", lambda t: "STOP" in t)
 
 
-async def fresh_geofence_handset(settings: Settings) -> str:
+async def fresh_geofence_handset(settings: Settings, now: datetime) -> str:
     """A subscriber PromoCity has not reached today (the demo may run many times a day on one database)."""
     from lbs.consent.audit import pseudonym
     from lbs.messaging.rules import local_day
@@ -178,7 +180,7 @@ async def fresh_geofence_handset(settings: Settings) -> str:
             taken = await conn.fetchval(
                 "SELECT 1 FROM marketing_sends WHERE subject = $1 AND brand = 'PROMOCITY' AND day = $2",
                 pseudonym(settings.pseudonym_key, msisdn),
-                local_day(datetime.now(UTC)),
+                local_day(now),
             )
             if not taken:
                 return msisdn
@@ -190,16 +192,37 @@ async def fresh_geofence_handset(settings: Settings) -> str:
 AWAY = (50.8800, 4.4000)  # Schaerbeek, far from the Grand-Place
 
 
+def suppressed(report: dict[str, Any]) -> int:
+    """Entries the promotion's rules turned down (a transition it does not wait for is not a refusal)."""
+    return sum(v for k, v in report["suppressed"].items() if k != "other_transition")
+
+
+def marketing_hours_note(now: datetime) -> str:
+    """Why an instant is outside the marketing window, in plain words (Brussels time)."""
+    from zoneinfo import ZoneInfo
+
+    from lbs.messaging.rules import is_working_day
+
+    local = now.astimezone(ZoneInfo("Europe/Brussels"))
+    when = f"{local:%A %d %B %H:%M} in Brussels"
+    if local.weekday() >= 5:
+        return f"it is {when}, a weekend day"
+    if not is_working_day(local.date(), "BE"):
+        return f"it is {when}, a Belgian public holiday"
+    return f"it is {when}, outside 08:00-22:00"
+
+
 async def step_geofence(s: Scenario) -> None:
     from lbs.demo_data import GRAND_PLACE, PROMOTION
     from lbs.messaging.rules import next_marketing_slot
 
     s.out(
         "\n> Geo Presence: PromoCity has a promotion on the Grand-Place (a 150 m circle). A subscriber who allowed"
-        "\n  PromoCity to follow them (geofencing) and to send offers (marketing) gets one SMS on entering it"
+        "\n  PromoCity to follow them (geofencing) and to send offers (marketing) gets one SMS on entering it,"
+        "\n  within marketing hours (08:00-22:00 on Belgian working days)"
     )
     token = await s.provider_key("PromoCity")
-    handset = await fresh_geofence_handset(s.settings)
+    handset = await fresh_geofence_handset(s.settings, s.clock())
     for purpose in ("geofencing", "marketing"):
         body = {"msisdn": handset, "application": "PROMOCITY", "purpose": purpose}
         status, answer = await s.api_call("POST", "/v1/consents/requests", token, json=body)
@@ -211,23 +234,40 @@ async def step_geofence(s: Scenario) -> None:
     await asyncio.sleep(2.5)
     _, promos = await s.api_call("GET", "/v1/promotions", token)
     promo = next(p for p in promos["promotions"] if p["name"] == PROMOTION)
+    # The report counts every run of the demo on this database: each step waits for its own change.
+    _, before = await s.api_call("GET", f"/v1/promotions/{promo['id']}/report", token)
     seen = len(await s.inbox(handset))
     started = time.perf_counter()
+    now = s.clock()
     await s.move(handset, GRAND_PLACE[1], GRAND_PLACE[0])
     s.out("  the subscriber walks onto the Grand-Place (moved through the LES emulator's control API) ...")
-    now = datetime.now(UTC)
-    if next_marketing_slot(now) > now:  # outside 08:00-22:00 on working days: the SMS waits, it is not dropped
-        await s.wait_report(token, promo["id"], lambda r: r["fired"] >= 1)
-        s.out(f"  ... the promotion fired; outside marketing hours its SMS waits until {next_marketing_slot(now)}")
-    else:
-        sms = await s.wait_sms(handset, seen, lambda t: "Grand-Place" in t, started)
+    if next_marketing_slot(now) == now:
+        try:
+            sms = await s.wait_sms(handset, seen, lambda t: "Grand-Place" in t, started)
+        except TimeoutError as exc:
+            _, report = await s.api_call("GET", f"/v1/promotions/{promo['id']}/report", token)
+            raise TimeoutError(f"{exc}; the promotion's report: {report}") from None
         s.out(f"  handset {handset} receives {sms!r}  ({(time.perf_counter() - started) * 1000:.0f} ms)")
+    else:
+        quiet = before["suppressed"].get("quiet_hours", 0)
+        report = await s.wait_report(token, promo["id"], lambda r: r["suppressed"].get("quiet_hours", 0) > quiet)
+        s.out(
+            f"  ... {marketing_hours_note(now)}: the entry is counted and the offer is suppressed (quiet hours), not"
+            f" sent later, since a shop offer hours after the shopper has left helps nobody"
+            f" (quiet_hours {report['suppressed']['quiet_hours']}; `lbs demo --at 2026-12-01T10:00+01:00` shows the"
+            f" in-hours path)"
+        )
+    _, middle = await s.api_call("GET", f"/v1/promotions/{promo['id']}/report", token)
     await s.move(handset, *AWAY)
     await asyncio.sleep(3)
     await s.move(handset, GRAND_PLACE[1], GRAND_PLACE[0])
     s.out("  it leaves, and comes back the same day ...")
-    report = await s.wait_report(token, promo["id"], lambda r: bool(set(r["suppressed"]) - {"other_transition"}))
-    reasons = ", ".join(f"{k} {v}" for k, v in report["suppressed"].items() if k != "other_transition")
+    report = await s.wait_report(token, promo["id"], lambda r: suppressed(r) > suppressed(middle))
+    reasons = ", ".join(
+        f"{k} +{v - middle['suppressed'].get(k, 0)}"
+        for k, v in report["suppressed"].items()
+        if k != "other_transition" and v > middle["suppressed"].get(k, 0)
+    )
     s.out(
         f"  ... no second SMS: suppressed ({reasons}). Report so far: {report['positions']} positions,"
         f" {report['transitions']} transitions, {report['fired']} fired, {report['sent']} sent"
@@ -240,7 +280,7 @@ async def step_bill(s: Scenario) -> None:
     from lbs.demo_data import DEMO_PROVIDERS
 
     s.out("\n> The bill: every location and every SMS segment above was rated per provider contract")
-    await print_demo_bill(s.settings, s.out, list(DEMO_PROVIDERS))
+    await print_demo_bill(s.settings, s.out, list(DEMO_PROVIDERS), s.clock())
 
 
 async def step_active_query(s: Scenario) -> None:
@@ -261,10 +301,10 @@ STEPS: list[Step] = [
 ]
 
 
-async def play(settings: Settings, out: Out = print, steps: list[Step] | None = None) -> bool:
+async def play(settings: Settings, clock: Clock, out: Out = print, steps: list[Step] | None = None) -> bool:
     """Play ``steps`` (all by default); print what happens in plain words. True when all of them worked."""
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
-        s = Scenario(settings, session, out)
+        s = Scenario(settings, session, out, clock)
         try:
             for step in steps or STEPS:
                 await step(s)

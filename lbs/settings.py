@@ -7,8 +7,10 @@ unprefixed, as most tooling sets them). Nothing here does I/O: reading the envir
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from lbs.clock import Clock, clock_from, parse_instant
 
 
 class Settings(BaseSettings):
@@ -32,6 +34,15 @@ class Settings(BaseSettings):
     db_pool_min: int = Field(1, description="Minimum connections in the asyncpg pool.")
     db_pool_max: int = Field(10, description="Maximum connections in the asyncpg pool.")
 
+    # --- time -----------------------------------------------------------------------------------------------
+    clock_at: str = Field(
+        "",
+        description="Pin the platform's clock at this ISO 8601 instant with offset (e.g. 2026-12-01T10:00+01:00); "
+        "'': real time. Every time-dependent rule reads this clock.",
+    )
+    clock_frozen: bool = Field(
+        False, description="With clock_at: time stands still at that instant (else it runs on from it)."
+    )
     # --- platform API --------------------------------------------------------------------------------------
     api_host: str = Field("127.0.0.1", description="Bind address of the platform API.")
     api_port: int = Field(8080, description="Port of the platform API.")
@@ -72,6 +83,13 @@ class Settings(BaseSettings):
     # --- demo ----------------------------------------------------------------------------------------------
     demo_subscribers: int = Field(10_000, description="Subscribers loaded by `make setup` from +32470000000.")
 
+    @field_validator("clock_at")
+    @classmethod
+    def _valid_instant(cls, value: str) -> str:
+        if value:
+            parse_instant(value)
+        return value
+
     @model_validator(mode="after")
     def _derive_urls(self) -> Settings:
         if not self.database_url:
@@ -85,6 +103,10 @@ class Settings(BaseSettings):
         if not self.mlp_push_url:
             self.mlp_push_url = f"http://{self.api_host}:{self.api_port}/mlp/push"
         return self
+
+    def make_clock(self) -> Clock:
+        """The clock these settings ask for (real time unless ``clock_at`` pins it); entry points call this once."""
+        return clock_from(self.clock_at, self.clock_frozen)
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import pytest
 
 from lbs.apikeys import authenticate
 from lbs.settings import Settings
@@ -67,30 +68,56 @@ def test_bootstrap_twice_changes_nothing() -> None:
     assert "PostgreSQL ready" in second.stdout and "Redis ready" in second.stdout
 
 
-def test_demo_once_exits_zero(settings: Settings) -> None:
-    ports = {
+def demo_ports(settings: Settings) -> dict[str, str]:
+    return {
         "LBS_API_PORT": str(settings.api_port),
         "LBS_LES_PORT": str(settings.les_port),
         "LBS_SMSC_PORT": str(settings.smsc_port),
         "LBS_SMSC_CONTROL_PORT": str(settings.smsc_control_port),
     }
-    if "platform_url" in Settings.model_fields:
-        ports["LBS_PLATFORM_URL"] = f"http://127.0.0.1:{settings.api_port}"
-    done = run([*LBS, "demo", "--once"], settings, timeout=90, **ports)
+
+
+def test_demo_once_exits_zero_out_of_hours(settings: Settings) -> None:
+    # Saturday night in Brussels, whatever the wall clock says: the promotion step says the offer waits for nobody.
+    done = run([*LBS, "demo", "--once", "--at", "2026-12-05T23:30+01:00"], settings, timeout=90, **demo_ports(settings))
     assert done.returncode == 0, done.stdout + done.stderr
+    assert "the clock starts at 2026-12-05T22:30:00+00:00" in done.stdout
     assert "PONG" in done.stdout
+    assert "it is Saturday 05 December 23:30 in Brussels, a weekend day" in done.stdout
+    assert "the offer is suppressed (quiet hours)" in done.stdout
     assert "all steps passed" in done.stdout
 
 
-def test_demo_once_fails_clearly_when_a_port_is_taken(settings: Settings) -> None:
+def test_demo_at_refuses_an_instant_without_offset(settings: Settings) -> None:
+    done = run([*LBS, "demo", "--once", "--at", "2026-12-01T10:00"], settings, timeout=30)
+    assert done.returncode == 2
+    assert "no UTC offset" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("port_setting", "part"),
+    [("LBS_LES_PORT", "LES emulator"), ("LBS_SMSC_PORT", "SMSC emulator"), ("LBS_API_PORT", "platform API")],
+)
+def test_demo_once_fails_fast_naming_the_part_when_its_port_is_taken(
+    settings: Settings, port_setting: str, part: str
+) -> None:
     import socket
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         s.listen()
         taken = s.getsockname()[1]
-        done = run(
-            [*LBS, "demo", "--once"], settings, timeout=60, LBS_LES_PORT=str(taken), LBS_API_PORT=str(free_port())
-        )
+        ports = {**demo_ports(settings), port_setting: str(taken)}
+        # A generous bound on the whole process (interpreter start included): before, it retried for minutes.
+        done = run([*LBS, "demo", "--once"], settings, timeout=20, **ports)
+    assert done.returncode == 1, done.stdout + done.stderr
+    failed = [line for line in done.stdout.splitlines() if line.startswith("DEMO FAILED")]
+    assert len(failed) == 1, done.stdout
+    assert part in failed[0] and f"127.0.0.1:{taken}" in failed[0] and "address already in use" in failed[0]
+
+
+def test_demo_once_fails_fast_when_redis_is_unreachable(settings: Settings) -> None:
+    dead = f"redis://127.0.0.1:{free_port()}/0"
+    done = run([*LBS, "demo", "--once"], settings, timeout=20, REDIS_URL=dead, **demo_ports(settings))
     assert done.returncode == 1
-    assert "DEMO FAILED" in done.stdout
+    assert f"DEMO FAILED: Redis at 127.0.0.1:{dead.split(':')[2]}" in done.stdout

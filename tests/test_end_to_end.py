@@ -5,28 +5,61 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
-from lbs.demo import DEMO_SPEED, play_scenario, start_all, start_platform, start_smsc
+from api.keys import CLOCK_KEY
+from lbs.clock import Clock, RunningClock
+from lbs.demo import DEMO_SPEED, Stop, play_scenario, start_all, start_platform, start_smsc
 from lbs.demo_data import load
 from lbs.scenario import DEMO_HANDSET, Scenario
 from lbs.settings import Settings
+
+# The live scenario runs once in marketing hours and once out of them, whatever the wall clock says.
+IN_HOURS = datetime(2026, 12, 1, 10, 0, tzinfo=ZoneInfo("Europe/Brussels"))  # a Tuesday morning
+OUT_OF_HOURS = datetime(2026, 12, 5, 23, 30, tzinfo=ZoneInfo("Europe/Brussels"))  # a Saturday night
+
+
+@dataclass
+class Running:
+    settings: Settings
+    clock: Clock
+
+
+async def _start(settings: Settings, db: asyncpg.Connection[Any], at: datetime | None) -> tuple[Running, Stop]:
+    settings = settings.model_copy(update=DEMO_SPEED)  # geofencing reacts in seconds, as in `lbs demo`
+    await load(db, settings)
+    app, stop = await start_all(settings, at)
+    return Running(settings, app[CLOCK_KEY]), stop
 
 
 @pytest.fixture
 async def running(
     settings: Settings, db: asyncpg.Connection[Any], redis_client: aioredis.Redis
 ) -> AsyncIterator[Settings]:
-    settings = settings.model_copy(update=DEMO_SPEED)  # geofencing reacts in seconds, as in `lbs demo`
-    await load(db, settings)
-    _, stop = await start_all(settings)
+    """The platform and both emulators at an in-hours instant."""
+    started, stop = await _start(settings, db, IN_HOURS)
     try:
-        yield settings
+        yield started.settings
+    finally:
+        await stop()
+
+
+@pytest.fixture(params=[IN_HOURS, OUT_OF_HOURS], ids=["in-hours", "out-of-hours"])
+async def running_at(
+    request: pytest.FixtureRequest, settings: Settings, db: asyncpg.Connection[Any], redis_client: aioredis.Redis
+) -> AsyncIterator[Running]:
+    """The platform and both emulators, their clocks running from an instant in and out of marketing hours."""
+    started, stop = await _start(settings, db, request.param)
+    try:
+        yield started
     finally:
         await stop()
 
@@ -34,7 +67,7 @@ async def running(
 @pytest.fixture
 async def scenario(running: Settings) -> AsyncIterator[Scenario]:
     async with aiohttp.ClientSession() as session:
-        yield Scenario(running, session, out=lambda _: None)
+        yield Scenario(running, session, lambda _: None, RunningClock(IN_HOURS))
 
 
 def metres(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -45,9 +78,9 @@ def metres(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return 2 * r * math.asin(math.sqrt(a))
 
 
-async def test_live_scenario_passes(running: Settings) -> None:
+async def test_live_scenario_passes(running_at: Running) -> None:
     lines: list[str] = []
-    assert await play_scenario(running, out=lines.append), "\n".join(lines)
+    assert await play_scenario(running_at.settings, running_at.clock, out=lines.append), "\n".join(lines)
 
 
 async def test_ping_gets_pong_from_the_short_code(scenario: Scenario) -> None:
@@ -104,11 +137,19 @@ async def test_health_ok_and_metrics_count_mo(running: Settings, scenario: Scena
     assert "lbs_http_requests_total" in text
 
 
-async def test_geofence_promotion_end_to_end(running: Settings) -> None:
-    """Consent by SMS -> triggered reports from the LES -> stream -> worker -> enter -> SMS in the handset's inbox
-    (outside marketing hours: fired and deferred) -> a second entry the same day suppressed."""
+async def test_geofence_promotion_end_to_end(running_at: Running) -> None:
+    """Consent by SMS -> triggered reports from the LES -> stream -> worker -> enter -> in marketing hours an SMS in
+    the handset's inbox, out of hours the entry counted and the offer suppressed -> a second entry suppressed."""
     from lbs.scenario import play, step_geofence
 
     lines: list[str] = []
-    assert await play(running, out=lines.append, steps=[step_geofence]), "\n".join(lines)
-    assert any("no second SMS: suppressed (daily_brand_cap" in line for line in lines), "\n".join(lines)
+    ok = await play(running_at.settings, running_at.clock, out=lines.append, steps=[step_geofence])
+    text = "\n".join(lines)
+    assert ok, text
+    if running_at.clock() < OUT_OF_HOURS:
+        assert "receives 'Welcome to the Grand-Place!" in text, text
+        assert "no second SMS: suppressed (daily_brand_cap +1)" in text, text
+    else:
+        assert "a weekend day: the entry is counted and the offer is suppressed (quiet hours)" in text, text
+        assert "no second SMS: suppressed (quiet_hours +1)" in text, text
+        assert "receives" not in text.split("walks onto the Grand-Place")[1], text  # no promotion SMS at all

@@ -39,7 +39,9 @@ def _close(settings: Settings, args: argparse.Namespace) -> int:
     period: date = parse_period(args.month)
 
     async def work(conn: asyncpg.Connection[Any]) -> int:
-        statements = await close_month(conn, period, closed_by=args.by, schedule=schedule_from(settings))
+        statements = await close_month(
+            conn, period, closed_by=args.by, schedule=schedule_from(settings), now=settings.make_clock()()
+        )
         print(f"{period_label(period)} closed: {len(statements)} statement(s)")
         for s in statements:
             print(f"  #{s.id} {s.provider_name}: total {format_minor(s.totals.total_minor, s.currency)} excl. tax")
@@ -63,7 +65,11 @@ def _statement(settings: Settings, args: argparse.Namespace) -> int:
         sid = await conn.fetchval(
             "SELECT id FROM billing_statements WHERE provider_id = $1 AND period = $2", pid, period
         )
-        s = await get_statement(conn, sid) if sid else await build_statement(conn, pid, period, schedule_from(settings))
+        s = (
+            await get_statement(conn, sid)
+            if sid
+            else await build_statement(conn, pid, period, schedule_from(settings), settings.make_clock()())
+        )
         text = {"json": lambda: json.dumps(s.to_json(), indent=2), "csv": lambda: to_csv(s), "html": lambda: to_html(s)}
         print(text[args.format]())
         return 0
@@ -91,6 +97,7 @@ def _top_up(settings: Settings, args: argparse.Namespace) -> int:
             idempotency_key=args.key,
             currency=settings.billing_currency,
             validity_days=settings.billing_prepaid_validity_days,
+            now=settings.make_clock()(),
         )
         left = format_minor(balance.available_minor, balance.currency)
         print(f"{args.provider}: {left} available until {balance.expires_at:%Y-%m-%d}")

@@ -275,7 +275,9 @@ async def _write(conn: Conn, cdr: Cdr) -> Cdr:
         *values,
     )
     if cdr.account == Account.PREPAID.value and cdr.payer == "provider":
-        await prepaid.charge(conn, cdr.provider_id, cdr.idempotency_key, cdr.amount_minor, cdr.currency, cdr_id)
+        await prepaid.charge(
+            conn, cdr.provider_id, cdr.idempotency_key, cdr.amount_minor, cdr.currency, cdr_id, cdr.occurred_at
+        )
     return replace(cdr, id=cdr_id)
 
 
@@ -315,7 +317,7 @@ async def _record(conn: Conn, event: BillableEvent) -> Cdr | None:
 async def _hold_for_delivery(conn: Conn, cdr: Cdr) -> None:
     if cdr.account == Account.PREPAID.value and cdr.payer == "provider":
         await prepaid.ensure_hold(
-            conn, cdr.provider_id, cdr.idempotency_key, cdr.event_type, cdr.amount_minor, cdr.currency
+            conn, cdr.provider_id, cdr.idempotency_key, cdr.event_type, cdr.amount_minor, cdr.currency, cdr.occurred_at
         )
     assert cdr.message_key is not None
     await conn.execute(

@@ -9,7 +9,7 @@ are not billed.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Protocol, TypeAlias
 
 import asyncpg
@@ -60,7 +60,7 @@ async def bill_submitted_mt(conn: Conn, row: asyncpg.Record) -> None:
             idempotency_key=mt_key(row["id"], segment),
             provider_id=provider_id,
             application_id=row["application_id"],
-            occurred_at=row["submitted_at"] or datetime.now(UTC),
+            occurred_at=row["submitted_at"],  # set in the transaction that marks it submitted
             short_code=row["source"] if is_short_code(row["source"]) else None,
             message_key=f"mt:{row['id']}",
             segment=segment,
@@ -88,7 +88,7 @@ def attach(core: HasListeners) -> None:
     core.receipt_listeners.append(bill_mt_receipt)
 
 
-async def reserve_mt(conn: Conn, *, provider_id: int, mt_id: int, segments: int) -> list[Reservation]:
+async def reserve_mt(conn: Conn, *, provider_id: int, mt_id: int, segments: int, now: datetime) -> list[Reservation]:
     """Prepaid: hold the price of every segment of outbox row ``mt_id`` before it is sent (402 when short).
 
     Call it in the transaction that enqueues the MT: a refusal rolls the enqueue back, so nothing is sent.
@@ -96,29 +96,31 @@ async def reserve_mt(conn: Conn, *, provider_id: int, mt_id: int, segments: int)
     held = []
     for segment in range(1, segments + 1):
         found = await reserve(
-            conn, provider_id=provider_id, event_type=EventType.MT, idempotency_key=mt_key(mt_id, segment)
+            conn, provider_id=provider_id, event_type=EventType.MT, idempotency_key=mt_key(mt_id, segment), now=now
         )
         if found is not None:
             held.append(found)
     return held
 
 
-async def print_demo_bill(settings: Settings, out: Callable[[str], None], providers: Sequence[str]) -> None:
+async def print_demo_bill(
+    settings: Settings, out: Callable[[str], None], providers: Sequence[str], now: datetime
+) -> None:
     """The demo's last step: print the running month's bill of each named provider, in plain words."""
     conn = await asyncpg.connect(settings.database_url)
     try:
         for name in providers:
             pid = await conn.fetchval("SELECT id FROM providers WHERE name = $1", name)
             if pid is not None:
-                for line in await bill_lines(conn, settings, int(pid)):
+                for line in await bill_lines(conn, settings, int(pid), now):
                     out(line)
     finally:
         await conn.close()
 
 
-async def bill_lines(conn: Conn, settings: Settings, provider_id: int, at: datetime | None = None) -> list[str]:
+async def bill_lines(conn: Conn, settings: Settings, provider_id: int, at: datetime) -> list[str]:
     """A short, plain-words bill of the running month for the live demo (``make run``)."""
-    s = await build_statement(conn, provider_id, period_of(at or datetime.now(UTC)), schedule_from(settings))
+    s = await build_statement(conn, provider_id, period_of(at), schedule_from(settings), at)
     out = [f"Bill so far for {s.provider_name}, {s.period:%B %Y} ({s.account}):"]
     for line in s.lines:
         out.append(f"  {line.description}: {line.quantity} -> {format_minor(line.amount_minor, s.currency)}")

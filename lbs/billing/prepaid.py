@@ -10,7 +10,7 @@ its available credits (an ``expire`` ledger line) at the next top-up, and refuse
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, NoReturn, TypeAlias
 
 import asyncpg
@@ -84,7 +84,7 @@ def _balance(row: asyncpg.Record, now: datetime) -> Balance:
 _BALANCE_COLUMNS = "provider_id, currency, credits_minor, reserved_minor, expires_at"
 
 
-async def get_balance(conn: Conn, provider_id: int, now: datetime | None = None) -> Balance:
+async def get_balance(conn: Conn, provider_id: int, now: datetime) -> Balance:
     """The provider's balance, or :class:`NotFound` when it never topped up."""
     row = await conn.fetchrow(
         f"SELECT {_BALANCE_COLUMNS} FROM billing_balances WHERE provider_id = $1",  # noqa: S608
@@ -92,7 +92,7 @@ async def get_balance(conn: Conn, provider_id: int, now: datetime | None = None)
     )
     if row is None:
         raise NotFound(f"provider {provider_id} has no prepaid balance")
-    return _balance(row, now or datetime.now(UTC))
+    return _balance(row, now)
 
 
 async def top_up(
@@ -103,7 +103,7 @@ async def top_up(
     idempotency_key: str,
     currency: str = "EUR",
     validity_days: int = 365,
-    now: datetime | None = None,
+    now: datetime,
 ) -> Balance:
     """Add credits valid ``validity_days`` from now; a replayed ``idempotency_key`` changes nothing."""
     if not _small(amount_minor):
@@ -111,7 +111,6 @@ async def top_up(
     assert isinstance(amount_minor, int)
     amount = amount_minor
     check_key(idempotency_key)
-    now = now or datetime.now(UTC)
     async with conn.transaction():
         if await conn.fetchval("SELECT id FROM providers WHERE id = $1", provider_id) is None:
             raise NotFound(f"no provider with id {provider_id}")
@@ -208,7 +207,7 @@ async def _refuse(conn: Conn, provider_id: int, amount: int, now: datetime) -> N
 
 
 async def reserve(
-    conn: Conn, *, provider_id: int, event_type: EventType, idempotency_key: str, now: datetime | None = None
+    conn: Conn, *, provider_id: int, event_type: EventType, idempotency_key: str, now: datetime
 ) -> Reservation | None:
     """Hold the price of one ``event_type`` before doing it; None for a postpaid provider (nothing to hold).
 
@@ -217,7 +216,6 @@ async def reserve(
     Raises :class:`InsufficientBalance` or :class:`BalanceExpired` (402). Replaying a key returns the first hold.
     """
     check_key(idempotency_key)
-    now = now or datetime.now(UTC)
     async with conn.transaction():
         await lock_key(conn, idempotency_key)
         existing = await _reservation(conn, idempotency_key)
@@ -236,13 +234,14 @@ async def reserve(
         await _hold(conn, provider_id, amount, now)
         await conn.execute(
             "INSERT INTO billing_reservations"
-            " (idempotency_key, provider_id, event_type, amount_minor, currency, status)"
-            " VALUES ($1, $2, $3, $4, $5, 'held')",
+            " (idempotency_key, provider_id, event_type, amount_minor, currency, status, created_at)"
+            " VALUES ($1, $2, $3, $4, $5, 'held', $6)",
             idempotency_key,
             provider_id,
             event_type.value,
             amount,
             tariff.plan.currency,
+            now,
         )
     return Reservation(idempotency_key, provider_id, event_type, amount, tariff.plan.currency, "held")
 
@@ -278,10 +277,10 @@ async def release(conn: Conn, idempotency_key: str) -> bool:
     return True
 
 
-async def release_stale(conn: Conn, older_than: timedelta, now: datetime | None = None) -> int:
+async def release_stale(conn: Conn, older_than: timedelta, now: datetime) -> int:
     """Release holds older than ``older_than`` whose action never reported back (a worker crashed between
     :func:`reserve` and ``record``/``release``). Holds of MTs waiting for a receipt are left alone."""
-    cutoff = (now or datetime.now(UTC)) - older_than
+    cutoff = now - older_than
     rows = await conn.fetch(
         "SELECT r.idempotency_key FROM billing_reservations r WHERE r.status = 'held' AND r.created_at < $1"
         " AND NOT EXISTS (SELECT 1 FROM billing_pending_mt p WHERE p.idempotency_key = r.idempotency_key"
@@ -294,20 +293,23 @@ async def release_stale(conn: Conn, older_than: timedelta, now: datetime | None 
     return released
 
 
-async def ensure_hold(conn: Conn, provider_id: int, key: str, event_type: str, amount: int, currency: str) -> None:
+async def ensure_hold(
+    conn: Conn, provider_id: int, key: str, event_type: str, amount: int, currency: str, now: datetime
+) -> None:
     """Make sure ``key`` has a held reservation (hold ``amount`` now when :func:`reserve` was not called)."""
     if await _reservation(conn, key) is not None:
         return
-    await _hold(conn, provider_id, amount, datetime.now(UTC))
+    await _hold(conn, provider_id, amount, now)
     await conn.execute(
         "INSERT INTO billing_reservations"
-        " (idempotency_key, provider_id, event_type, amount_minor, currency, status)"
-        " VALUES ($1, $2, $3, $4, $5, 'held')",
+        " (idempotency_key, provider_id, event_type, amount_minor, currency, status, created_at)"
+        " VALUES ($1, $2, $3, $4, $5, 'held', $6)",
         key,
         provider_id,
         event_type,
         amount,
         currency,
+        now,  # the clock's time, so release_stale compares like with like
     )
 
 
@@ -317,7 +319,9 @@ async def held_amount(conn: Conn, idempotency_key: str) -> int | None:
     return found.amount_minor if found is not None and found.status == "held" else None
 
 
-async def charge(conn: Conn, provider_id: int, key: str, amount: int, currency: str, cdr_id: int) -> None:
+async def charge(
+    conn: Conn, provider_id: int, key: str, amount: int, currency: str, cdr_id: int, now: datetime
+) -> None:
     """Debit ``amount`` for the CDR ``cdr_id``: commit the held reservation of ``key``, or debit directly.
 
     Must run inside the transaction that writes the CDR. Raises 402 errors when there is no hold and the
@@ -338,7 +342,6 @@ async def charge(conn: Conn, provider_id: int, key: str, amount: int, currency: 
             held,
         )
     else:
-        now = datetime.now(UTC)
         after = await conn.fetchval(
             "UPDATE billing_balances SET credits_minor = credits_minor - $2, updated_at = now() WHERE provider_id = $1"
             " AND credits_minor - reserved_minor >= $2 AND (expires_at IS NULL OR expires_at > $3)"

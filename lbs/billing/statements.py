@@ -125,15 +125,17 @@ async def fee_lines(conn: Conn, provider_id: int, period: date, schedule: FeeSch
     return lines
 
 
-async def build_statement(conn: Conn, provider_id: int, period: date, schedule: FeeSchedule) -> Statement:
-    """Compute the statement of ``provider_id`` for ``period`` from CDRs and fees (nothing is written)."""
+async def build_statement(
+    conn: Conn, provider_id: int, period: date, schedule: FeeSchedule, now: datetime
+) -> Statement:
+    """Compute the statement of ``provider_id`` for ``period`` as of ``now`` from CDRs and fees (nothing is written)."""
     name = await conn.fetchval("SELECT name FROM providers WHERE id = $1", provider_id)
     if name is None:
         raise NotFound(f"no provider with id {provider_id}")
     groups = await usage_groups(conn, provider_id, period)
     lines = usage_lines(groups) + await fee_lines(conn, provider_id, period, schedule)
     month_end = datetime.combine(next_period(period), datetime.min.time(), UTC)
-    tariff = await tariff_for(conn, provider_id, min(month_end - timedelta(seconds=1), datetime.now(UTC)))
+    tariff = await tariff_for(conn, provider_id, min(month_end - timedelta(seconds=1), now))
     prepaid = sum(g.prepaid_minor for g in groups)
     return Statement(
         None, provider_id, name, period, tariff.account.value, schedule.currency, lines, totals(lines, prepaid)
@@ -155,14 +157,13 @@ async def _billable_providers(conn: Conn, period: date) -> list[int]:
 
 
 async def close_month(
-    conn: Conn, period: date, *, closed_by: str, schedule: FeeSchedule, now: datetime | None = None
+    conn: Conn, period: date, *, closed_by: str, schedule: FeeSchedule, now: datetime
 ) -> list[Statement]:
     """Write every provider's statement for ``period`` and mark it closed, exactly once, all or nothing.
 
     Refuses a month that has not ended yet (:class:`InvalidArgument`) and a month already closed
     (:class:`MonthAlreadyClosed`, 409).
     """
-    now = now or datetime.now(UTC)
     if datetime.combine(next_period(period), datetime.min.time(), UTC) > now:
         raise InvalidArgument(f"{period_label(period)} has not ended yet; a month closes after its last day")
     out: list[Statement] = []
@@ -175,7 +176,7 @@ async def close_month(
         except asyncpg.UniqueViolationError as exc:
             raise MonthAlreadyClosed(f"{period_label(period)} is already closed; its statements exist") from exc
         for provider_id in await _billable_providers(conn, period):
-            draft = await build_statement(conn, provider_id, period, schedule)
+            draft = await build_statement(conn, provider_id, period, schedule, now)
             out.append(await _store(conn, draft, closed_at))
     return out
 

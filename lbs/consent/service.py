@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
 
+from lbs.clock import Clock
 from lbs.consent import audit, registry
 from lbs.consent.decision import Decision, Grant, Precision, Purpose
 from lbs.consent.projection import Action, ConsentEvent
@@ -23,12 +24,7 @@ MAX_PAUSE = timedelta(days=365)
 _DURATION = re.compile(r"^(\d{1,4})\s*(M|MIN|H|D|J|U)$")
 _UNIT = {"M": 60, "MIN": 60, "H": 3600, "U": 3600, "D": 86400, "J": 86400}
 
-Clock = Callable[[], datetime]
 SendSms = Callable[[Conn, str, str], Awaitable[None]]
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def parse_duration(raw: str) -> timedelta:
@@ -52,7 +48,7 @@ class PendingRequest:
 class ConsentService:
     """Grants, pauses, revocations and erasure for one platform, each change in one transaction."""
 
-    def __init__(self, pool: asyncpg.Pool[Any], settings: Settings, clock: Clock = utcnow) -> None:
+    def __init__(self, pool: asyncpg.Pool[Any], settings: Settings, clock: Clock) -> None:
         self.pool = pool
         self.settings = settings
         self.clock = clock

@@ -14,7 +14,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -34,6 +34,7 @@ from aiosmpplib import (
 )
 from aiosmpplib.state import SmppCommandStatus
 
+from lbs.clock import Clock
 from lbs.consent.audit import pseudonym
 from lbs.db import Conn
 from lbs.errors import InvalidArgument
@@ -64,10 +65,6 @@ UNMATCHED_RETRY_S = 0.25
 # (it serves concatenated MTs whose parts' receipts come back to the same bind).
 RECEIPT_CORRELATION_S = 30.0
 THROTTLED = {SmppCommandStatus.ESME_RTHROTTLED, SmppCommandStatus.ESME_RMSGQFUL}
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def address(number: str) -> PhoneNumber:
@@ -115,7 +112,7 @@ class MessagingCore:
         redis: aioredis.Redis,
         on_mo: MoHandler,
         *,
-        clock: Callable[[], datetime] = utcnow,
+        clock: Clock,
     ) -> None:
         install()
         self.settings = settings

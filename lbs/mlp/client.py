@@ -12,10 +12,10 @@ import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
 
 import aiohttp
 
+from lbs.clock import Clock, system_clock
 from lbs.mlp.breaker import CircuitBreaker
 from lbs.mlp.codes import TRANSIENT_CODES, ResultCode
 from lbs.mlp.errors import LesProtocolError, LesTimeout, LesUnavailable, LocationError, error_for
@@ -42,7 +42,9 @@ class MlpClient:
         *,
         events: EventSink | None = None,
         breaker: CircuitBreaker | None = None,
+        clock: Clock = system_clock,
     ) -> None:
+        self._clock = clock
         self._session = session
         self.settings = settings
         self.url = settings.les_url
@@ -203,7 +205,7 @@ class MlpClient:
     ) -> None:
         if self._events is None:
             return
-        now, app = datetime.now(UTC), self._creds.client_id
+        now, app = self._clock(), self._creds.client_id
         if isinstance(outcome, Position):
             event = LocationEvent(now, kind, msisdn, requestor, app, ResultCode.OK, outcome, latency_ms)
         else:

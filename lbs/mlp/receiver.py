@@ -9,12 +9,12 @@ one gets HTTP 400 with an MLP ``gem`` (105 FORMAT ERROR), so the LES knows it wa
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Any
 from xml.sax.saxutils import escape
 
 from aiohttp import web
 
+from lbs.clock import Clock, system_clock
 from lbs.mlp.codes import ResultCode
 from lbs.mlp.events import EventSink, LocationEvent
 from lbs.mlp.models import PositionReport
@@ -29,8 +29,15 @@ PUSH_RECEIVER_KEY: web.AppKey[PushReceiver] = web.AppKey("mlp_push_receiver")
 class PushReceiver:
     """Parses pushed reports and hands them on; counts what it took and what it refused."""
 
-    def __init__(self, settings: Settings, on_reports: ReportsHandler | None = None, events: EventSink | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        on_reports: ReportsHandler | None = None,
+        events: EventSink | None = None,
+        clock: Clock = system_clock,
+    ):
         self.settings = settings
+        self.clock = clock
         self.on_reports = on_reports
         self.events = events
         self.documents = 0
@@ -60,7 +67,7 @@ class PushReceiver:
 
     async def _emit(self, reports: list[PositionReport]) -> None:
         assert self.events is not None
-        now = datetime.now(UTC)
+        now = self.clock()
         for r in reports:
             await self.events(
                 LocationEvent(

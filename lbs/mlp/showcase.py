@@ -14,6 +14,7 @@ from collections.abc import Callable
 import aiohttp
 from aiohttp import web
 
+from lbs.clock import Clock
 from lbs.mlp.client import MlpClient
 from lbs.mlp.models import PositionReport, ReportRequest
 from lbs.mlp.receiver import PushReceiver, setup_push_routes
@@ -38,7 +39,13 @@ def describe(report: PositionReport) -> str:
 
 
 async def show_triggered_reports(
-    settings: Settings, session: aiohttp.ClientSession, msisdn: str, *, out: Out = print, count: int = 3
+    settings: Settings,
+    session: aiohttp.ClientSession,
+    msisdn: str,
+    *,
+    clock: Clock,
+    out: Out = print,
+    count: int = 3,
 ) -> bool:
     """Start periodic reports for ``msisdn``, print ``count`` of them as they are pushed, stop them."""
     got: list[PositionReport] = []
@@ -52,12 +59,13 @@ async def show_triggered_reports(
     host = "127.0.0.1"
     port = _free_port(host)
     app = web.Application()
-    setup_push_routes(app, PushReceiver(settings, on_reports))
+    setup_push_routes(app, PushReceiver(settings, on_reports, clock=clock))
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     try:
-        client = MlpClient(session, settings.model_copy(update={"mlp_push_url": f"http://{host}:{port}/mlp/push"}))
+        push_url = f"http://{host}:{port}/mlp/push"
+        client = MlpClient(session, settings.model_copy(update={"mlp_push_url": push_url}), clock=clock)
         req_id = await client.start_reports(ReportRequest(msisdns=(msisdn,), interval_s=1, requestor=msisdn))
         out(f"  the LES accepted triggered reporting {req_id}: one position per second, pushed to the platform")
         try:

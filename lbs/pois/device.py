@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final, Literal
 
 import asyncpg
@@ -102,7 +102,7 @@ class DeviceLocator:
                 raise unable(api, "UNABLE_TO_FULFILL_MAX_SURFACE", "this device may be located coarsely only")
         pos = await self._position(api, app, msisdn, max_age_s, radius)
         fix = Fix(pos.lat, pos.lon, pos.accuracy_m, pos.timestamp)
-        if max_age_s and (datetime.now(UTC) - fix.at).total_seconds() > max_age_s:
+        if max_age_s and (self.location.consent.clock() - fix.at).total_seconds() > max_age_s:
             raise unable(api, "UNABLE_TO_FULFILL_MAX_AGE", f"no location newer than {max_age_s} s")
         return fix
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -31,6 +32,23 @@ class SystemClock:
     async def sleep(self, seconds: float) -> None:
         """``asyncio.sleep``."""
         await asyncio.sleep(max(0.0, seconds))
+
+
+class ShiftedClock(SystemClock):
+    """Real time that started at ``start``: it ticks at the wall clock's pace from that instant.
+
+    The network's own clock when a demo plays another hour or day (``lbs les`` with a pinned time).
+    """
+
+    def __init__(self, start: datetime) -> None:
+        if start.tzinfo is None:
+            raise ValueError("ShiftedClock needs an aware start time")
+        self.start = start.astimezone(UTC)
+        self._t0 = time.monotonic()
+
+    def now(self) -> datetime:
+        """``start`` plus the real time elapsed since this clock was made."""
+        return self.start + timedelta(seconds=time.monotonic() - self._t0)
 
 
 class VirtualClock:

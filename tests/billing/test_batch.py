@@ -57,11 +57,11 @@ async def test_batch_with_prepaid_and_held_mts(
     acme, other = providers["Acme"], providers["Other"]
     await contract(db, acme, "SUBMIT", Account.PREPAID)
     await contract(db, other, "DELIVERY")
-    await top_up(db, acme, 100, idempotency_key="t")
+    await top_up(db, acme, 100, idempotency_key="t", now=NOV)
     mt = MtSegment(idempotency_key="m:1", provider_id=other, occurred_at=NOV, message_key="m")
     written = await record_many(db, [*positions(acme, 3), mt])
     assert sorted(c.amount_minor for c in written) == [0, 5, 5]  # the MT waits for its receipt
-    assert (await get_balance(db, acme)).credits_minor == 90
+    assert (await get_balance(db, acme, NOV)).credits_minor == 90
     assert await db.fetchval("SELECT count(*) FROM billing_pending_mt") == 1
 
 

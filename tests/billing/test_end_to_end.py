@@ -3,7 +3,6 @@ through the real MT outbox, segments billed by the messaging core's listeners on
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -15,7 +14,9 @@ from lbs.billing.prepaid import get_balance, top_up
 from lbs.billing.rating import Account
 from lbs.messaging import outbox
 from lbs.settings import Settings
-from tests.billing.conftest import contract
+from tests.billing.conftest import NOV, contract
+
+NOW = NOV  # the clock of every billing rule in these tests
 
 REPLY = "Nearest pharmacies: " + "; ".join(f"Pharmacie {i}, Rue de la Loi {i}, 1000 Bruxelles" for i in range(4))
 
@@ -29,7 +30,7 @@ async def active_query(db: asyncpg.Connection[Any], settings: Settings, app_id: 
                 idempotency_key=f"loc:{req}",
                 provider_id=pid,
                 application_id=app_id,
-                occurred_at=datetime.now(UTC),
+                occurred_at=NOW,
                 kind=LocationKind.ACTIVE,
                 short_code="3311",
             ),
@@ -37,9 +38,9 @@ async def active_query(db: asyncpg.Connection[Any], settings: Settings, app_id: 
         mt = outbox.MtRequest(
             msisdn="+32470000001", body=REPLY, source="3311", application_id=app_id, idempotency_key=f"reply:{req}"
         )
-        done = await outbox.enqueue(db, mt, now=datetime.now(UTC), pseudonym_key="k", short_code="3311")
+        done = await outbox.enqueue(db, mt, now=NOW, pseudonym_key="k", short_code="3311")
         assert done.id is not None and done.segments == 2
-        await reserve_mt(db, provider_id=pid, mt_id=done.id, segments=done.segments)
+        await reserve_mt(db, provider_id=pid, mt_id=done.id, segments=done.segments, now=NOW)
         return done.id
 
 
@@ -47,17 +48,18 @@ async def smsc_accepts(db: asyncpg.Connection[Any], mt_id: int) -> None:
     """What the messaging core does on submit_sm_resp OK: mark submitted, call the submit listeners."""
     async with db.transaction():
         row = await db.fetchrow(
-            "UPDATE mt_messages SET status = 'submitted', smsc_message_id = $2, submitted_at = now()"
+            "UPDATE mt_messages SET status = 'submitted', smsc_message_id = $2, submitted_at = $3"
             " WHERE id = $1 RETURNING *",
             mt_id,
             f"smsc-{mt_id}",
+            NOW,
         )
         await bill_submitted_mt(db, row)
 
 
 async def receipt(db: asyncpg.Connection[Any], mt_id: int, stat: str) -> None:
     """What the messaging core does with a receipt: store it, apply it, call the receipt listeners."""
-    now = datetime.now(UTC)
+    now = NOW
     async with db.transaction():
         await outbox.store_receipts(db, [(f"smsc-{mt_id}", stat)], now)
         for finished, final_stat in await outbox.apply_receipts(db, now, [f"smsc-{mt_id}"]):
@@ -95,15 +97,15 @@ async def test_failed_delivery_bills_only_the_location(
 ) -> None:
     pid = providers["Acme"]
     await contract(db, pid, "DELIVERY", Account.PREPAID)
-    await top_up(db, pid, 100, idempotency_key="t")
+    await top_up(db, pid, 100, idempotency_key="t", now=NOW)
     mt_id = await active_query(db, settings, app_id, pid, "q2")
-    assert (await get_balance(db, pid)).reserved_minor == 6  # two segments held at 3 cents
+    assert (await get_balance(db, pid, NOW)).reserved_minor == 6  # two segments held at 3 cents
     await smsc_accepts(db, mt_id)
     await receipt(db, mt_id, "UNDELIV")
     assert await kinds(db) == [("location_active", None)]
-    bal = await get_balance(db, pid)
+    bal = await get_balance(db, pid, NOW)
     assert (bal.credits_minor, bal.reserved_minor) == (95, 0)  # the location paid, the MT holds released
-    lines = await bill_lines(db, settings, pid)
+    lines = await bill_lines(db, settings, pid, NOW)
     assert lines[0].startswith("Bill so far for Acme") and "Total excluding tax: 0.05 EUR" in lines[-1]
 
 
@@ -112,7 +114,7 @@ async def test_platform_messages_are_not_billed(db: asyncpg.Connection[Any], pro
         done = await outbox.enqueue(
             db,
             outbox.MtRequest(msisdn="+32470000001", body="HELP: ...", source="3311"),
-            now=datetime.now(UTC),
+            now=NOW,
             pseudonym_key="k",
             short_code="3311",
         )
@@ -141,7 +143,7 @@ async def test_billing_trouble_never_fails_the_submit_batch(
         done = await outbox.enqueue(
             db,
             outbox.MtRequest(msisdn="+32470000001", body="hi", source="3311", application_id=app_id),
-            now=datetime.now(UTC),
+            now=NOW,
             pseudonym_key="k",
             short_code="3311",
         )
@@ -159,13 +161,13 @@ async def test_demo_bill(db: asyncpg.Connection[Any], settings: Settings, provid
         LocationResult(
             idempotency_key="d",
             provider_id=providers["Acme"],
-            occurred_at=datetime.now(UTC),
+            occurred_at=NOW,
             kind=LocationKind.ACTIVE,
             short_code="3311",
         ),
     )
     lines: list[str] = []
-    await print_demo_bill(settings, lines.append, ["Acme", "Nobody"])
+    await print_demo_bill(settings, lines.append, ["Acme", "Nobody"], NOW)
     assert lines[0].startswith("Bill so far for Acme") and any(
         "Location, active lookup via 3311: 1" in x for x in lines
     )

@@ -131,11 +131,11 @@ async def test_prepaid_record_without_reservation_debits(
 
     acme = providers["Acme"]
     await contract(db, acme, "SUBMIT", Account.PREPAID)
-    await top_up(db, acme, 10, idempotency_key="t1")
+    await top_up(db, acme, 10, idempotency_key="t1", now=NOV)
     await record(db, loc(acme, "p0"))  # free unit
     await record(db, loc(acme, "p1"))  # 5
     await record(db, loc(acme, "p2"))  # 5
-    bal = await get_balance(db, acme)
+    bal = await get_balance(db, acme, NOV)
     assert (bal.credits_minor, bal.reserved_minor) == (0, 0)
 
 

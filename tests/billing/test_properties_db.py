@@ -3,7 +3,7 @@ and every unit is billed exactly once however often its events are replayed."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -46,7 +46,7 @@ async def test_statement_total_is_cdrs_plus_fees(
         await record(db, event(pid, kind, code, key))  # repeated (kind, key) pairs are replays
     unique = {(kind, key) for kind, _, key in traffic if plan != "DEFAULT" or not kind.startswith("mt")}
     assert await db.fetchval("SELECT count(*) FROM billing_cdrs") == len(unique)
-    s = await build_statement(db, pid, date(2026, 11, 1), FeeSchedule())
+    s = await build_statement(db, pid, date(2026, 11, 1), FeeSchedule(), datetime(2026, 12, 2, tzinfo=UTC))
     net = await db.fetchval(
         "SELECT coalesce(sum(CASE WHEN payer = 'provider' THEN amount_minor ELSE -share_minor END), 0)"
         " FROM billing_cdrs"

@@ -93,7 +93,7 @@ async def acme(db: asyncpg.Connection[Any], providers: dict[str, int], plans: No
 
 async def test_statement_lines_and_totals(db: asyncpg.Connection[Any], acme: int) -> None:
     await traffic(db, acme)
-    s = await build_statement(db, acme, NOV_1, SCHEDULE)
+    s = await build_statement(db, acme, NOV_1, SCHEDULE, AFTER_NOV)
     by_kind = {
         (ln.kind, ln.event_type, ln.short_code): (ln.quantity, ln.amount_minor) for ln in s.lines if ln.kind != "fee"
     }
@@ -115,7 +115,7 @@ async def test_statement_lines_and_totals(db: asyncpg.Connection[Any], acme: int
 
 async def test_close_month_once(db: asyncpg.Connection[Any], acme: int, providers: dict[str, int]) -> None:
     await traffic(db, acme)
-    preview = await build_statement(db, acme, NOV_1, SCHEDULE)
+    preview = await build_statement(db, acme, NOV_1, SCHEDULE, AFTER_NOV)
     closed = await close_month(db, NOV_1, closed_by="test", schedule=SCHEDULE, now=AFTER_NOV)
     assert [s.provider_id for s in closed] == [acme]  # Other has no traffic, contract, fee or short code
     stored = await get_statement(db, closed[0].id or 0)
@@ -170,7 +170,7 @@ async def test_csv_and_html(db: asyncpg.Connection[Any], acme: int) -> None:
 
 async def test_html_escapes_names(db: asyncpg.Connection[Any], providers: dict[str, int]) -> None:
     pid = await db.fetchval("INSERT INTO providers (name) VALUES ('<b>Evil</b>') RETURNING id")
-    page = to_html(await build_statement(db, pid, NOV_1, SCHEDULE))
+    page = to_html(await build_statement(db, pid, NOV_1, SCHEDULE, AFTER_NOV))
     assert "<b>Evil" not in page and "&lt;b&gt;Evil" in page
 
 

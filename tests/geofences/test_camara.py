@@ -20,6 +20,7 @@ from api.camara_geofencing import BASE, OPENAPI_PATHS, check_sink, setup_camara_
 from api.openapi import OPENAPI_FRAGMENTS_KEY
 from geofences import camara
 from geofences.worker import GeofenceWorker, publish
+from lbs.clock import FrozenClock
 from lbs.consent.decision import Purpose
 from lbs.db import create_pool
 from lbs.errors import InvalidArgument
@@ -30,7 +31,10 @@ from tests.geofences.test_worker import walk, worker_settings
 
 @pytest.fixture
 async def camara_client(settings: Settings, db: asyncpg.Connection[Any], aiohttp_client: Any) -> TestClient:
-    app = create_app(settings.model_copy(update={"smpp_enabled": False, "geofence_camara_loopback_http": True}))
+    app = create_app(
+        settings.model_copy(update={"smpp_enabled": False, "geofence_camara_loopback_http": True}),
+        clock=FrozenClock(NOW),
+    )
     setup_camara_geofencing_routes(app)
     app[OPENAPI_FRAGMENTS_KEY].append(OPENAPI_PATHS)
     return await aiohttp_client(app)  # type: ignore[no-any-return]

@@ -3,7 +3,7 @@ against the real database: idempotency and every suppression reason counted."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -17,10 +17,10 @@ from lbs.consent.audit import pseudonym
 from lbs.consent.decision import Precision, Purpose
 from lbs.consent.registry import Source, Subject, grant_event, record
 from lbs.settings import Settings
+from tests.geofences.conftest import NOW
 
 MSISDN = "+32470000001"
 GRAND_PLACE = [4.3525, 50.8467]
-NOW = datetime(2026, 11, 25, 13, 0, tzinfo=UTC)  # a Wednesday, 14:00 in Brussels
 
 
 def promotion(**changes: Any) -> dict[str, Any]:

@@ -144,7 +144,7 @@ async def test_edits_reach_a_running_worker(
     s = worker_settings(settings)
     pool = await create_pool(s)
     try:
-        w = GeofenceWorker(s, pool, redis_client, "w")
+        w = GeofenceWorker(s, pool, redis_client, "w", clock=lambda: NOW)
         await w.ensure_group()
         await w.ensure_group()  # idempotent
         await w.sync()

@@ -14,6 +14,7 @@ from aiohttp.test_utils import TestServer
 from api.keys import CONSENT_KEY, SETTINGS_KEY
 from api.middleware import error_middleware
 from api.privacy import OPENAPI_PATHS, setup_privacy_routes
+from lbs.clock import system_clock
 from lbs.consent.service import ConsentService
 from lbs.db import create_pool
 from lbs.mlp import MlpClient, PositioningNotAllowed, ResultCode
@@ -38,7 +39,7 @@ async def privacy_server(settings: Settings, db: asyncpg.Connection[Any]) -> Asy
     app = web.Application(middlewares=[error_middleware])
     app[SETTINGS_KEY] = make_settings(privacy_internal_key=KEY)
     pool = await create_pool(settings)
-    app[CONSENT_KEY] = ConsentService(pool, settings)
+    app[CONSENT_KEY] = ConsentService(pool, settings, system_clock)
     setup_privacy_routes(app)
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()

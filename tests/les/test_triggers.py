@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 import aiohttp
 import pytest
 
+from lbs.clock import system_clock
 from lbs.mlp import AreaTrigger, Circle, LesProtocolError, PolygonArea, ReportRequest, ResultCode
 from lbs.mlp.showcase import show_triggered_reports
 from lbs.settings import Settings
@@ -149,7 +150,9 @@ async def test_receiver_refuses_garbage_with_a_gem(les: Les, platform: Platform)
 async def test_showcase_step_prints_reports_in_words(les: Les, http: aiohttp.ClientSession) -> None:
     lines: list[str] = []
     settings = les.settings.model_copy(update={"les_url": les.url})
-    task = asyncio.create_task(show_triggered_reports(settings, http, DENIED, out=lines.append, count=2))
+    task = asyncio.create_task(
+        show_triggered_reports(settings, http, DENIED, clock=system_clock, out=lines.append, count=2)
+    )
     await eventually(lambda: bool(lines))  # accepted: now let the emulator's (virtual) seconds pass
     for _ in range(3):
         await les.clock.advance(1)

@@ -17,6 +17,7 @@ from api.app import create_app
 from api.camara import setup_camara_routes
 from api.pois import setup_poi_routes
 from lbs.apikeys import create_key
+from lbs.clock import system_clock
 from lbs.consent import registry
 from lbs.consent.decision import Precision, Purpose
 from lbs.consent.service import ConsentService
@@ -65,7 +66,7 @@ async def api(settings: Settings, db: asyncpg.Connection[Any]) -> AsyncIterator[
     key = await create_key(db, role="provider", name="cg", provider="CityGuide")
     pool = await create_pool(settings)
     try:
-        consent, source = ConsentService(pool, settings), registry.Source("officer", "test", {})
+        consent, source = ConsentService(pool, settings, system_clock), registry.Source("officer", "test", {})
         await consent.grant(EXACT, "CITYGUIDE", Purpose.ACTIVE_LOOKUP, Precision.EXACT, source)
         await consent.grant(COARSE, "CITYGUIDE", Purpose.ACTIVE_LOOKUP, Precision.COARSE, source)
     finally:

@@ -18,6 +18,7 @@ from aiohttp import web
 from api.app import ROUTER_KEY, create_app
 from api.keys import MESSAGING_KEY
 from api.pois import setup_poi_keywords, setup_poi_routes
+from lbs.clock import system_clock
 from lbs.consent import registry
 from lbs.consent.decision import Precision, Purpose
 from lbs.consent.service import ConsentService
@@ -51,7 +52,7 @@ async def scenario(
     await load_demo_pois(db, settings)
     pool = await create_pool(settings)
     try:
-        consent = ConsentService(pool, settings)
+        consent = ConsentService(pool, settings, system_clock)
         for msisdn in (EN, FR, NL):
             source = registry.Source("officer", "test", {})
             await consent.grant(msisdn, "CITYGUIDE", Purpose.ACTIVE_LOOKUP, Precision.EXACT, source)
@@ -61,7 +62,7 @@ async def scenario(
     runner = await start_platform(settings)
     try:
         async with aiohttp.ClientSession() as session:
-            yield Scenario(settings, session, out=lambda _: None)
+            yield Scenario(settings, session, lambda _: None, system_clock)
     finally:
         await runner.cleanup()
         for stop in reversed(stops):

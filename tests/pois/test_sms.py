@@ -12,6 +12,7 @@ from typing import Any
 import asyncpg
 import pytest
 
+from lbs.clock import system_clock
 from lbs.consent import registry
 from lbs.consent.decision import Precision, Purpose
 from lbs.consent.service import ConsentService
@@ -79,7 +80,7 @@ async def world(settings: Settings, db: asyncpg.Connection[Any]) -> AsyncIterato
     await load(db, settings)
     await load_demo_pois(db, settings)
     pool = await create_pool(settings)
-    consent = ConsentService(pool, settings)
+    consent = ConsentService(pool, settings, system_clock)
     for msisdn in (FR, NL, EN):
         await consent.grant(msisdn, "CITYGUIDE", Purpose.ACTIVE_LOOKUP, Precision.EXACT, OFFICER)
     await db.execute(
