@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 import structlog
 from aiohttp import web
 
-from api import billing, camara, camara_geofencing, consent, pois, promotions, system, v1
+from api import billing, camara, camara_geofencing, consent, oauth, pois, promotions, system, v1
 from api.keys import (
     CONSENT_KEY,
     HTTP_SESSION_KEY,
@@ -192,6 +192,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
         billing.OPENAPI_PATHS,
         promotions.OPENAPI_PATHS,
         camara_geofencing.OPENAPI_PATHS,
+        oauth.OPENAPI_PATHS,
         PUSH_OPENAPI_PATHS,
     ]
     app.cleanup_ctx.extend(
@@ -207,4 +208,5 @@ def create_app(settings: Settings | None = None) -> web.Application:
     setup_push_routes(app, PushReceiver(settings, events=_to_geofences(app)))
     pois.setup_poi_routes(app)
     camara.setup_camara_routes(app)
+    oauth.setup_oauth_routes(app)
     return app
