@@ -12,7 +12,7 @@ import redis.asyncio as aioredis
 import structlog
 from aiohttp import web
 
-from api import billing, camara, camara_geofencing, consent, pois, promotions, system, v1
+from api import billing, camara, camara_geofencing, consent, oauth, pois, promotions, system, v1
 from api.keys import (
     CLOCK_KEY,
     CONSENT_KEY,
@@ -197,6 +197,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         billing.OPENAPI_PATHS,
         promotions.OPENAPI_PATHS,
         camara_geofencing.OPENAPI_PATHS,
+        oauth.OPENAPI_PATHS,
         PUSH_OPENAPI_PATHS,
     ]
     app.cleanup_ctx.extend(
@@ -212,4 +213,5 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     setup_push_routes(app, PushReceiver(settings, events=_to_geofences(app), clock=app[CLOCK_KEY]))
     pois.setup_poi_routes(app)
     camara.setup_camara_routes(app)
+    oauth.setup_oauth_routes(app)
     return app

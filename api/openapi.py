@@ -118,6 +118,19 @@ PATHS: dict[str, Any] = {
 }
 
 
+def _components() -> dict[str, Any]:
+    """Our schemas, and the CAMARA r3.2 components (schemas, responses, parameters, headers) of the vendored YAMLs."""
+    from api import camara_spec
+
+    camara = camara_spec.components()
+    return {
+        **camara,
+        "schemas": {**_schemas(), **camara.get("schemas", {})},
+        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
+                                       "description": "lbs_... API key, or a CAMARA device access token (JWT)"}},
+    }  # fmt: skip
+
+
 def build_document(app: web.Application) -> dict[str, Any]:
     """The document: our paths plus the fragments other parts registered in ``OPENAPI_FRAGMENTS_KEY``."""
     paths = dict(PATHS)
@@ -128,8 +141,5 @@ def build_document(app: web.Application) -> dict[str, Any]:
         "info": {"title": "LBS & consent platform API", "version": "0.1.0"},
         "servers": [{"url": "/"}],
         "paths": paths,
-        "components": {
-            "schemas": _schemas(),
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "lbs_... API key"}},
-        },
+        "components": _components(),
     }

@@ -7,6 +7,10 @@ under the same consent rule as promotions (the application's ``geofencing`` gran
 POSTs it with retries and exponential backoff, signed with the subscription's credential: ``ACCESSTOKEN`` as
 ``Authorization: Bearer``, ``PLAIN`` as ``X-Signature: sha256=<HMAC-SHA256 of the body with the secret>``.
 The subscription ends (``subscription-ended``) when deleted, expired, or after ``subscriptionMaxEvents`` events.
+Event data follows the r3.2 schemas: every event carries ``subscriptionId`` and ``area``; ``device`` only when the
+subscription request named it (not when a device token did); ``subscription-started`` has ``initiationReason``.
+At creation the device's last known position (:func:`initial`) gives ``initialEvent`` and seeds the workers'
+presence (:func:`seed_presence`), so a device inside at creation that leaves yields ``area-left``.
 """
 
 from __future__ import annotations
@@ -21,11 +25,13 @@ from typing import Any, TypeAlias
 
 import aiohttp
 import asyncpg
+import redis.asyncio as aioredis
 import structlog
 
 from geofences.model import Circle, Fence
+from geofences.presence import encode_state, presence_key
 from geofences.promotions import FenceSync
-from geofences.transitions import Detect, Transition
+from geofences.transitions import Detect, FenceState, Transition
 from lbs.consent import registry
 from lbs.consent.decision import Purpose
 from lbs.db import Conn, Executor
@@ -58,6 +64,17 @@ def area_of(row: Row) -> dict[str, Any]:
         "center": {"latitude": row["lat"], "longitude": row["lon"]},
         "radius": row["radius_m"],
     }
+
+
+def device_of(row: Row) -> dict[str, str] | None:
+    """The device as events and responses show it: only when the subscription request named it."""
+    return {"phoneNumber": row["msisdn"]} if row["device_in_request"] else None
+
+
+def event_data(row: Row, **extra: Any) -> dict[str, Any]:
+    """An event's ``data`` (``subscriptionId`` is added by :func:`cloud_event`)."""
+    device = device_of(row)
+    return {**({"device": device} if device else {}), "area": area_of(row), **extra}
 
 
 def cloud_event(row: Row, kind: str, data: dict[str, Any], event_id: str, now: datetime) -> dict[str, Any]:
@@ -96,7 +113,56 @@ async def end(conn: Conn, row: Row, status: str, reason: str, now: datetime) -> 
         status,
     )
     if changed is not None:
-        await enqueue(conn, row, ENDED, {"terminationReason": reason}, f"{row['public_id']}:ended", now)
+        data = event_data(row, terminationReason=reason)
+        await enqueue(conn, row, ENDED, data, f"{row['public_id']}:ended", now)
+
+
+async def started(conn: Conn, row: Row, now: datetime) -> None:
+    """The ``subscription-started`` event of a new subscription."""
+    data = event_data(row, initiationReason="SUBSCRIPTION_CREATED")
+    await enqueue(conn, row, STARTED, data, f"{row['public_id']}:started", now)
+
+
+async def emit(conn: Conn, row: Row, kind: str, event_id: str, now: datetime) -> bool:
+    """One area event, counted against ``subscriptionMaxEvents`` (the subscription ends at the cap)."""
+    async with conn.transaction():
+        if not await enqueue(conn, row, kind, event_data(row), event_id, now):
+            return False
+        sent = await conn.fetchval(
+            "UPDATE geofencing_subscriptions SET events_sent = events_sent + 1 WHERE id = $1 RETURNING events_sent",
+            row["id"],
+        )
+        if row["max_events"] is not None and sent >= row["max_events"]:
+            await end(conn, row, "EXPIRED", "MAX_EVENTS_REACHED", now)
+    return True
+
+
+def initial_kind(types: list[str], inside: bool) -> str | None:
+    """The ``initialEvent`` for a device found inside (area-entered) or outside (area-left), if subscribed."""
+    kind = AREA_ENTERED if inside else AREA_LEFT
+    return kind if kind in types else None
+
+
+async def initial(conn: Conn, row: Row, inside: bool, now: datetime) -> str | None:
+    """The initial event of a subscription created with ``initialEvent`` (the event type, or None)."""
+    kind = initial_kind(_types(row), inside)
+    if not row["initial_event"] or kind is None:
+        return None
+    await emit(conn, row, kind, f"{row['public_id']}:initial", now)
+    return kind
+
+
+async def seed_presence(redis: aioredis.Redis, settings: Settings, row: Row, at: datetime) -> None:
+    """The device is inside the new subscription's circle: the workers start from "inside", not "outside".
+
+    Only a fence state the workers have not written yet is set (HSETNX), so a report they already applied wins.
+    """
+    key = presence_key(row["msisdn"])
+    state = encode_state(FenceState(inside=True, since=at.timestamp()))
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.hsetnx(key, str(fence_id_of(int(row["id"]))), state)
+        pipe.expire(key, settings.retention_presence_s, nx=True)
+        await pipe.execute()
 
 
 async def handle_transition(conn: Conn, settings: Settings, transition: Transition, now: datetime) -> str | None:
@@ -113,18 +179,8 @@ async def handle_transition(conn: Conn, settings: Settings, transition: Transiti
         or not (await registry.check(conn, row["msisdn"], row["application"], Purpose.GEOFENCING, now)).allowed
     ):
         return None
-    async with conn.transaction():
-        event_id = f"{row['public_id']}:{transition.detect.value}:{transition.at!r}"
-        data = {"device": {"phoneNumber": row["msisdn"]}, "area": area_of(row)}
-        if not await enqueue(conn, row, kind, data, event_id, now):
-            return None
-        sent = await conn.fetchval(
-            "UPDATE geofencing_subscriptions SET events_sent = events_sent + 1 WHERE id = $1 RETURNING events_sent",
-            row["id"],
-        )
-        if row["max_events"] is not None and sent >= row["max_events"]:
-            await end(conn, row, "EXPIRED", "MAX_EVENTS_REACHED", now)
-    return kind
+    event_id = f"{row['public_id']}:{transition.detect.value}:{transition.at!r}"
+    return kind if await emit(conn, row, kind, event_id, now) else None
 
 
 def _types(row: Row) -> list[str]:
@@ -233,3 +289,62 @@ async def _settle(pool: asyncpg.Pool[Any], settings: Settings, row: Row, error: 
 def new_public_id() -> str:
     """A subscription id as CAMARA clients see it."""
     return str(uuid.uuid4())
+
+
+# --- the subscriptions table, for the API -------------------------------------------------------------------
+
+
+_INSERT_COLUMNS = (
+    "public_id", "provider_id", "application_id", "msisdn", "lon", "lat", "radius_m", "types", "sink", "credential",
+    "initial_event", "max_events", "expires_at", "device_in_request",
+)  # fmt: skip
+
+
+async def insert(conn: Conn, values: Mapping[str, Any]) -> asyncpg.Record:
+    """A new ACTIVE subscription (``values``: every column of ``_INSERT_COLUMNS``); the row."""
+    row = await conn.fetchrow(
+        "INSERT INTO geofencing_subscriptions (public_id, provider_id, application_id, msisdn, lon, lat, radius_m,"
+        " types, sink, credential, initial_event, max_events, expires_at, device_in_request)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING *",
+        *(values[c] for c in _INSERT_COLUMNS),
+    )
+    assert row is not None
+    found: asyncpg.Record = row
+    return found
+
+
+async def find(pool: Executor, public_id: str, provider_id: int, msisdn: str | None) -> asyncpg.Record | None:
+    """A provider's live subscription (for a device token: only one of its device's)."""
+    row: asyncpg.Record | None = await pool.fetchrow(
+        "SELECT * FROM geofencing_subscriptions WHERE public_id = $1 AND provider_id = $2 AND status <> 'DELETED'"
+        " AND ($3::text IS NULL OR msisdn = $3)",
+        public_id,
+        provider_id,
+        msisdn,
+    )
+    return row
+
+
+async def list_of(pool: Executor, provider_id: int, msisdn: str | None) -> list[asyncpg.Record]:
+    """A provider's live subscriptions (for a device token: its device's), oldest first."""
+    rows: list[asyncpg.Record] = await pool.fetch(
+        "SELECT * FROM geofencing_subscriptions WHERE provider_id = $1 AND status <> 'DELETED'"
+        " AND ($2::text IS NULL OR msisdn = $2) ORDER BY id",
+        provider_id,
+        msisdn,
+    )
+    return rows
+
+
+async def delete(conn: Conn, row: Row, now: datetime) -> None:
+    """Delete: ``subscription-ended`` (SUBSCRIPTION_DELETED), then the DELETED status."""
+    await end(conn, row, "DELETED", "SUBSCRIPTION_DELETED", now)
+    await conn.execute(
+        "UPDATE geofencing_subscriptions SET status = 'DELETED', updated_at = clock_timestamp() WHERE id = $1",
+        row["id"],
+    )
+
+
+async def known_device(conn: Executor, msisdn: str) -> bool:
+    """Whether the number is one of this operator's subscribers."""
+    return bool(await conn.fetchval("SELECT 1 FROM subscribers WHERE msisdn = $1", msisdn))

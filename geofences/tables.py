@@ -99,6 +99,8 @@ geofencing_subscriptions = sa.Table(
     sa.Column("sink", sa.Text, nullable=False),
     sa.Column("credential", JSONB, nullable=True),
     sa.Column("initial_event", sa.Boolean, nullable=False, server_default=sa.false()),
+    # False when a device token named the device: CAMARA then leaves the device out of responses and events.
+    sa.Column("device_in_request", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Column("max_events", sa.Integer, nullable=True),
     sa.Column("events_sent", sa.Integer, nullable=False, server_default="0"),
     sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True),

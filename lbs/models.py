@@ -32,6 +32,8 @@ api_keys = sa.Table(
     sa.Column("provider_id", sa.BigInteger, sa.ForeignKey("providers.id", ondelete="CASCADE"), nullable=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
     sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+    # CAMARA scopes (issue 18); NULL: every scope of the key's role (keys made before scopes keep working).
+    sa.Column("scopes", sa.ARRAY(sa.Text), nullable=True),
     sa.CheckConstraint("role IN ('provider', 'officer', 'operator')", name="api_keys_role_check"),
     sa.CheckConstraint("role <> 'provider' OR provider_id IS NOT NULL", name="api_keys_provider_check"),
 )

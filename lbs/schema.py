@@ -10,8 +10,16 @@ import geofences.tables
 import lbs.billing.tables
 import lbs.consent.tables
 import lbs.messaging.tables
+import lbs.oauth.tables
 import lbs.pois.tables
 from lbs.models import metadata
 
 __all__ = ["metadata"]
-DOMAIN_TABLES = (geofences.tables, lbs.billing.tables, lbs.consent.tables, lbs.messaging.tables, lbs.pois.tables)
+DOMAIN_TABLES = (
+    geofences.tables,
+    lbs.billing.tables,
+    lbs.consent.tables,
+    lbs.messaging.tables,
+    lbs.oauth.tables,
+    lbs.pois.tables,
+)

@@ -286,3 +286,12 @@ class Settings(BaseSettings):
     geofence_bill_positions: bool = Field(
         True, description="Bill each position a geofence worker receives as a passive location event."
     )
+
+    # --- CAMARA device tokens (issue 18) ---
+    oauth_jwt_secret: str = Field(
+        "dev-camara-jwt-secret-change-me-0123456789",
+        description="HS256 secret signing the CAMARA access tokens (JWT); at least 32 bytes in production.",
+    )
+    oauth_token_ttl_s: int = Field(600, description="Lifetime of a CAMARA access token (s).")
+    oauth_request_ttl_s: int = Field(300, description="How long a subscriber has to confirm the SMS code (s).")
+    oauth_otp_attempts: int = Field(3, description="Wrong SMS codes allowed before an authorisation request fails.")

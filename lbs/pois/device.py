@@ -125,8 +125,13 @@ class DeviceLocator:
         except PositioningNotAllowed as exc:
             raise PermissionDenied("the network's privacy settings refuse this location") from exc
         except QopNotAttainable as exc:
+            # The LES refuses a last fix older than max_loc_age with QoP not attainable: that is maxAge's failure.
             what = "UNABLE_TO_FULFILL_MAX_SURFACE" if radius is not None else "UNABLE_TO_LOCATE"
-            raise unable(api, what, f"the network cannot locate the device that precisely ({exc.message})") from exc
+            if radius is None and max_age_s is not None:
+                what = "UNABLE_TO_FULFILL_MAX_AGE"
+            raise unable(api, what, f"the network cannot locate the device as asked ({exc.message})") from exc
         except LocationError as exc:
-            raise unable(api, "UNABLE_TO_LOCATE", f"the network cannot locate the device now ({exc.code})") from exc
+            # maxAge 0 asks for a fresh location: not getting one is maxAge's failure (CAMARA r3.2).
+            what = "UNABLE_TO_FULFILL_MAX_AGE" if max_age_s == 0 else "UNABLE_TO_LOCATE"
+            raise unable(api, what, f"the network cannot locate the device now ({exc.code})") from exc
         return located.position

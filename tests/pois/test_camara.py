@@ -121,7 +121,11 @@ async def test_no_consent_is_403_and_nothing_located_or_billed(api: Api) -> None
 @pytest.mark.parametrize(
     ("body", "status", "code"),
     [({"device": {"phoneNumber": "+32479999999"}}, 404, "IDENTIFIER_NOT_FOUND"),
-     ({}, 422, "MISSING_IDENTIFIER"), ({"device": {}}, 422, "MISSING_IDENTIFIER"),
+     ({}, 422, "MISSING_IDENTIFIER"), ({"device": {}}, 400, "INVALID_ARGUMENT"),
+     ({"device": {"phoneNumber": EXACT, "ipv4Address": {"publicAddress": "999.1.1.1", "publicPort": 1}}}, 400,
+      "INVALID_ARGUMENT"),
+     ({"device": {"phoneNumber": EXACT, "ipv6Address": "2001:db8::zz"}}, 400, "INVALID_ARGUMENT"),
+     ({"device": {"phoneNumber": EXACT, "networkAccessIdentifier": "no-at-sign"}}, 400, "INVALID_ARGUMENT"),
      ({"device": {"ipv4Address": {"publicAddress": "84.125.93.10", "publicPort": 59765}}}, 422,
       "UNSUPPORTED_IDENTIFIER"),
      ({"device": {"phoneNumber": "0470"}}, 400, "INVALID_ARGUMENT"),
@@ -158,8 +162,10 @@ async def test_verify_true_false_partial(api: Api) -> None:
     assert (status, body["verificationResult"]) == (200, "TRUE") and "matchRate" not in body
     status, body, _ = await api.post(VERIFY, {"device": device, "area": circle(50.6326, 5.5797, 2_000)})
     assert (status, body["verificationResult"]) == (200, "FALSE")
-    status, body, _ = await api.post(VERIFY, {"device": device, "area": circle(*SPOT, 1)})
+    status, body, _ = await api.post(VERIFY, {"device": device, "area": circle(*SPOT, 10)})
     assert (status, body["verificationResult"]) == (200, "PARTIAL") and 1 <= body["matchRate"] <= 99
+    status, body, _ = await api.post(VERIFY, {"device": device, "area": circle(*SPOT, 5)})
+    assert (status, body["code"]) == (422, "LOCATION_VERIFICATION.INVALID_AREA")
     status, body, _ = await api.post(VERIFY, {"device": device, "area": circle(48.85, 2.35, 2_000)})
     assert (status, body["code"]) == (422, "LOCATION_VERIFICATION.AREA_NOT_COVERED")
     status, body, headers = await api.post(VERIFY, {"device": device, "area": circle(*SPOT, 0)},
