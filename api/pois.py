@@ -10,16 +10,14 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import provider_id_of, require
-from api.keys import LOCATION_KEY, PG_POOL_KEY, SETTINGS_KEY
+from api.keys import PG_POOL_KEY, SETTINGS_KEY
 from api.openapi import OPENAPI_FRAGMENTS_KEY, error, json_ok, operation
 from api.validation import validate
 from lbs.errors import PayloadTooLarge, UnsupportedMediaType
-from lbs.messaging.router import KeywordRouter
 from lbs.pois import store
 from lbs.pois.loader import import_rows
 from lbs.pois.parse import Counter, PoiRow, RowError, parse_csv, parse_geojson
 from lbs.pois.search import PoiSearch, check_query
-from lbs.pois.sms import ActiveQueryDeps, register_keywords
 
 POI_SEARCH_KEY: Final = web.AppKey("poi_search", PoiSearch)
 NEAREST_PATH: Final = "/v1/pois/nearest"
@@ -102,29 +100,12 @@ def setup_poi_routes(app: web.Application) -> None:
 
     Also registers :data:`OPENAPI_PATHS` in the app's OpenAPI fragments when that list exists.
     """
-    app[POI_SEARCH_KEY] = PoiSearch(app[SETTINGS_KEY])
+    app.setdefault(POI_SEARCH_KEY, PoiSearch(app[SETTINGS_KEY]))  # the composition root's, when it made one
     app.router.add_get(NEAREST_PATH, nearest)
     app.router.add_post(UPLOAD_PATH, upload)
     fragments = app.get(OPENAPI_FRAGMENTS_KEY)
     if fragments is not None and OPENAPI_PATHS not in fragments:
         fragments.append(OPENAPI_PATHS)
-
-
-def setup_poi_keywords(app: web.Application, router: KeywordRouter) -> None:
-    """Register the POI keywords on ``router`` when the app starts (once the location service exists).
-
-    Call after :func:`setup_poi_routes` and after the app's ``cleanup_ctx`` entries (``_messaging`` makes the
-    location service). The lead may instead call :func:`lbs.pois.sms.register_keywords` in ``_register_keywords``.
-    """
-
-    async def keywords(app: web.Application) -> AsyncIterator[None]:
-        pool = app[PG_POOL_KEY]
-        deps = ActiveQueryDeps(pool, app[LOCATION_KEY], app[SETTINGS_KEY], app[POI_SEARCH_KEY],
-                               custom=await store.custom_words(pool))  # fmt: skip
-        register_keywords(router, deps)
-        yield
-
-    app.cleanup_ctx.append(keywords)
 
 
 def _param(name: str, schema: dict[str, Any], description: str, required: bool = False) -> dict[str, Any]:

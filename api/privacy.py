@@ -1,9 +1,9 @@
 """``POST /v1/privacy/check``: the platform answers the LES's privacy checker before any disclosure.
 
 Internal endpoint: the caller presents ``Authorization: Bearer {settings.privacy_internal_key}``. The decision:
-allow when the requestor is the located subscriber (self-location: the request is itself the consent), allow when
-(msisdn, application) is in ``settings.privacy_test_grants`` (tests only; empty by default), else whatever the
-consent registry's ``decide`` says for that application and purpose.
+allow when the requestor is the located subscriber (self-location: the request is itself the consent), else whatever
+the consent registry's ``decide`` says for that application and purpose. There is no other way in: tests set up
+real grants.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ class PrivacyCheckResponse(BaseModel):
     allowed: bool
     precision: Literal["exact", "coarse"] | None
     reason: str = Field(
-        description="self_location, test_allow_list, ALLOWED (a consent grant), or the refusal: CONSENT_REQUIRED, "
+        description="self_location, ALLOWED (a consent grant), or the refusal: CONSENT_REQUIRED, "
         "CONSENT_REVOKED, CONSENT_EXPIRED, CONSENT_PAUSED."
     )
     msisdn: str
@@ -53,15 +53,11 @@ class PrivacyCheckResponse(BaseModel):
 PURPOSES = {"active": Purpose.ACTIVE_LOOKUP, "passive": Purpose.GEOFENCING, "marketing": Purpose.MARKETING}
 
 
-def decide(settings: Settings, query: PrivacyCheckRequest) -> PrivacyCheckResponse:
-    """Before the registry: self-location, then the test allow-list, else deny (pure)."""
+def decide(query: PrivacyCheckRequest) -> PrivacyCheckResponse:
+    """Before the registry: self-location, else deny (pure)."""
     msisdn = to_e164(query.msisdn)
     if query.requestor and _same(query.requestor, msisdn):
         return PrivacyCheckResponse(allowed=True, precision="exact", reason="self_location", msisdn=msisdn)
-    for granted, application, precision in settings.privacy_test_grants:
-        if application == query.application and _same(granted, msisdn):
-            level: Literal["exact", "coarse"] = "coarse" if precision == "coarse" else "exact"
-            return PrivacyCheckResponse(allowed=True, precision=level, reason="test_allow_list", msisdn=msisdn)
     return PrivacyCheckResponse(allowed=False, precision=None, reason="no_grant", msisdn=msisdn)
 
 
@@ -80,7 +76,7 @@ def _authorise(request: web.Request, settings: Settings) -> None:
 
 
 async def privacy_check(request: web.Request) -> web.Response:
-    """``POST /v1/privacy/check``: self-location and the test allow-list first, then the consent registry.
+    """``POST /v1/privacy/check``: self-location first, then the consent registry (no other way in).
 
     The application is the MLP ``serviceid`` the platform sent (one LES account serves every application);
     without one, the MLP client id. The purpose follows the request: SLIR active, TLRR passive.
@@ -88,7 +84,7 @@ async def privacy_check(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS_KEY]
     _authorise(request, settings)
     query = await parse_json(request, PrivacyCheckRequest)
-    answer = decide(settings, query)
+    answer = decide(query)
     if not answer.allowed:
         application = (query.service_id or query.application).upper()
         decision = await request.app[CONSENT_KEY].check(answer.msisdn, application, PURPOSES[query.purpose])

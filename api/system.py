@@ -55,7 +55,8 @@ async def _run_check(app: web.Application, name: str) -> str:
 @routes.get("/health")
 async def health(request: web.Request) -> web.Response:
     """200 when PostgreSQL, Redis, the SMPP bind and the LES all answer; 503 naming the parts that failed."""
-    names = list(CHECKS)
+    # The SMPP bind is part of this process's health only where it runs the messaging role.
+    names = [n for n in CHECKS if n != "smpp" or MESSAGING_KEY in request.app]
     results = await asyncio.gather(*(_run_check(request.app, n) for n in names))
     checks = dict(zip(names, results, strict=True))
     failed = [n for n, r in checks.items() if r != "ok"]

@@ -114,7 +114,7 @@ def emulator_settings(port: int, control_port: int) -> Settings:
 
 def serve_smsc(port: int, control_port: int) -> None:
     """Child process: the emulator and its control API until terminated."""
-    from lbs.demo import serve_forever, start_smsc
+    from api.demo import serve_forever, start_smsc
 
     async def main() -> None:
         stop = await start_smsc(emulator_settings(port, control_port))
@@ -389,7 +389,7 @@ async def workers(settings: Settings, smsc: Smsc, log: Path, count: int = 2) -> 
         await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "lbs.cli",
+            "api.cli",
             "worker",
             "messaging",
             env={**env, "LBS_API_PORT": str(free_port()), "LBS_LES_PORT": str(free_port())},

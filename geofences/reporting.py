@@ -111,4 +111,5 @@ class ReportingManager:
             except (OSError, asyncpg.PostgresError) as exc:
                 log.warning("reporting reconcile failed", error=str(exc))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.settings.geofence_reconcile_s)
+                async with asyncio.timeout(self.settings.geofence_reconcile_s):
+                    await stop.wait()

@@ -18,7 +18,6 @@ Promotion changes (create, edit, pause, delete) reach the index by polling ``pro
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import os
@@ -42,7 +41,6 @@ from geofences.presence import PresenceStore
 from geofences.promotions import COLUMNS, FROM, add_counters, changed_fences, handle_transition
 from geofences.transitions import Report, Transition
 from lbs.clock import Clock
-from lbs.db import create_pool
 from lbs.mlp import EventSink, LocationEvent
 from lbs.msisdn import to_e164
 from lbs.settings import Settings
@@ -240,31 +238,3 @@ class GeofenceWorker:
         finally:
             with contextlib.suppress(OSError, asyncpg.PostgresError):
                 await self.flush_counters()
-
-
-async def _serve(settings: Settings) -> None:
-    pool = await create_pool(settings)
-    redis = aioredis.Redis.from_url(settings.redis_url)
-    stop = asyncio.Event()
-    worker = GeofenceWorker(settings, pool, redis, clock=settings.make_clock())
-    log.info("geofence worker started", consumer=worker.consumer, stream=settings.geofence_stream)
-    try:
-        await worker.run(stop)
-    finally:
-        await redis.aclose()
-        await pool.close()
-
-
-def cli(settings: Settings, args: argparse.Namespace) -> int:
-    """``lbs worker geofence``: consume the position stream until interrupted."""
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(settings))
-    return 0
-
-
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``lbs worker geofence``."""
-    worker = sub.add_parser("worker", help="background workers")
-    kinds = worker.add_subparsers(dest="worker_kind", required=True)
-    geofence = kinds.add_parser("geofence", help="consume position reports: fences, transitions, promotion triggers")
-    geofence.set_defaults(func=cli)

@@ -219,6 +219,15 @@ class Settings(BaseSettings):
         description="Monthly fee per throughput option, SMS/s -> cents (JSON); 10 SMS/s is included.",
     )
     billing_oadc_fee_minor: int = Field(15_000, description="Monthly fee of the OADC (alphanumeric sender) option.")
+    billing_release_stale_s: float = Field(
+        60.0, description="How often the scheduler releases prepaid holds whose action never reported back (s)."
+    )
+    billing_hold_max_age_s: float = Field(
+        600.0, description="Age after which a prepaid hold with no outcome is released (a crashed worker's)."
+    )
+    billing_close_check_s: float = Field(
+        3600.0, description="How often the scheduler closes the last month once it has ended (statements, once)."
+    )
 
     # --- active queries (issue 7) ---
     pois_application: str = Field(

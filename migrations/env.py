@@ -10,8 +10,25 @@ from geoalchemy2 import alembic_helpers
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from lbs.schema import metadata
+import geofences.tables
+import lbs.billing.tables
+import lbs.consent.tables
+import lbs.messaging.tables
+import lbs.oauth.tables
+import lbs.pois.tables
+from lbs.models import metadata
 from lbs.settings import Settings
+
+# Each domain keeps its tables next to its code (``<package>/tables.py``) on the shared ``lbs.models.metadata``;
+# importing them registers them all for ``alembic check``. One line per domain.
+DOMAIN_TABLES = (
+    geofences.tables,
+    lbs.billing.tables,
+    lbs.consent.tables,
+    lbs.messaging.tables,
+    lbs.oauth.tables,
+    lbs.pois.tables,
+)
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logging", True):

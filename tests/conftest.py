@@ -160,8 +160,8 @@ class Stack:
 @pytest.fixture
 async def stack(settings: Settings, db: asyncpg.Connection[Any], redis_client: aioredis.Redis) -> AsyncIterator[Stack]:
     """The whole platform over real sockets, with the demo data (50 subscribers) loaded."""
-    from lbs.demo import start_all
-    from lbs.demo_data import load
+    from api.demo import start_all
+    from api.demo_data import load
 
     await load(db, settings)
     app, stop = await start_all(settings)

@@ -16,7 +16,7 @@ from lbs.settings import Settings
 from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
-LBS = [sys.executable, "-m", "lbs.cli"]
+LBS = [sys.executable, "-m", "api.cli"]
 
 
 def run(args: list[str], settings: Settings, timeout: float = 60, **env: str) -> subprocess.CompletedProcess[str]:

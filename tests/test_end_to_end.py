@@ -15,11 +15,11 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
+from api.demo import DEMO_SPEED, Stop, play_scenario, start_all, start_platform, start_smsc
+from api.demo_data import load
 from api.keys import CLOCK_KEY
+from api.scenario import DEMO_HANDSET, Scenario
 from lbs.clock import Clock, RunningClock
-from lbs.demo import DEMO_SPEED, Stop, play_scenario, start_all, start_platform, start_smsc
-from lbs.demo_data import load
-from lbs.scenario import DEMO_HANDSET, Scenario
 from lbs.settings import Settings
 
 # The live scenario runs once in marketing hours and once out of them, whatever the wall clock says.
@@ -140,7 +140,7 @@ async def test_health_ok_and_metrics_count_mo(running: Settings, scenario: Scena
 async def test_geofence_promotion_end_to_end(running_at: Running) -> None:
     """Consent by SMS -> triggered reports from the LES -> stream -> worker -> enter -> in marketing hours an SMS in
     the handset's inbox, out of hours the entry counted and the offer suppressed -> a second entry suppressed."""
-    from lbs.scenario import play, step_geofence
+    from api.scenario import play, step_geofence
 
     lines: list[str] = []
     ok = await play(running_at.settings, running_at.clock, out=lines.append, steps=[step_geofence])

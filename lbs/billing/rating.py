@@ -233,6 +233,11 @@ def next_period(period: date) -> date:
     return date(period.year + period.month // 12, period.month % 12 + 1, 1)
 
 
+def previous_period(period: date) -> date:
+    """The first day of the month before ``period``."""
+    return date(period.year - (period.month == 1), (period.month - 2) % 12 + 1, 1)
+
+
 def period_label(period: date) -> str:
     return f"{period.year:04d}-{period.month:02d}"
 

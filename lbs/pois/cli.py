@@ -1,6 +1,6 @@
 """``lbs pois import FILE --app NAME``: stream a CSV or GeoJSON file into an application's POIs.
 
-``register(sub)`` adds the ``pois`` subcommand to the ``lbs`` parser; ``lbs.cli`` runs ``args.func(settings, args)``.
+``register(sub)`` adds the ``pois`` subcommand to the ``lbs`` parser; ``api.cli`` runs ``args.func(settings, args)``.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ async def import_file(settings: Settings, path: Path, app: str, fmt: str, replac
 
 
 def run_import(settings: Settings, args: argparse.Namespace) -> int:
-    """The ``lbs pois import`` command; 0 on success (LbsError refusals are printed by ``lbs.cli``)."""
+    """The ``lbs pois import`` command; 0 on success (LbsError refusals are printed by ``api.cli``)."""
     path: Path = args.file
     fmt = args.format or ("csv" if path.suffix.lower() == ".csv" else "geojson")
     started = time.perf_counter()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import AsyncIterator, Iterable
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 import h3
 
@@ -19,9 +19,6 @@ from lbs.pois.loader import ImportReport, import_rows
 from lbs.pois.parse import PoiRow, RowError
 from lbs.pois.store import app_by_name
 from lbs.settings import Settings
-
-if TYPE_CHECKING:
-    from lbs.scenario import Scenario
 
 # Share of the demo POIs per category (the rest of the 20 categories share what is left evenly).
 WEIGHTS: Final = {"PHARMACY": 0.16, "ATM": 0.16, "HOTEL": 0.12, "PETROL": 0.08}
@@ -81,7 +78,7 @@ async def as_stream(rows: Iterable[PoiRow]) -> AsyncIterator[PoiRow | RowError]:
 
 async def load_demo_pois(conn: Conn, settings: Settings) -> ImportReport:
     """Upsert the demo POIs for ``settings.pois_application`` and route the default short code's POI keywords
-    to it. Idempotent. The application and the short code must exist (``lbs.demo_data.load`` makes them)."""
+    to it. Idempotent. The application and the short code must exist (``api.demo_data.load`` makes them)."""
     application = await app_by_name(conn, settings.pois_application)
     rows = generate(settings.pois_demo_count, settings.pois_demo_seed, settings.les_bbox, settings.pois_h3_res)
     report = await import_rows(conn, application.id, as_stream(rows), replace=False)
@@ -92,22 +89,3 @@ async def load_demo_pois(conn: Conn, settings: Settings) -> ImportReport:
         application.id,
     )
     return report
-
-
-ACTIVE_QUERY_HANDSET: Final = "+32470000003"  # a demo subscriber (French) the other steps leave alone
-
-
-async def step_active_query(s: Scenario) -> None:
-    """Live-scenario step (an ``lbs.scenario.Step``): the nearest pharmacy by SMS, in French, consent first."""
-    s.out(
-        "\n> Nearest pharmacy by SMS: the handset texts PHARMACIE to the short code; CityGuide may locate it only"
-        "\n  with the subscriber's consent, then the LES locates it and the platform answers the 3 nearest places"
-    )
-    reply = await s.say(ACTIVE_QUERY_HANDSET, "PHARMACIE", lambda t: True)
-    if "OUI CITYGUIDE" in reply:
-        s.out("  (no consent yet: the platform asked for it, located nobody and billed nothing)")
-        await s.say(ACTIVE_QUERY_HANDSET, "OUI CITYGUIDE", lambda t: "CITYGUIDE" in t)
-        reply = await s.say(ACTIVE_QUERY_HANDSET, "PHARMACIE", lambda t: True)
-    if not reply.startswith("Pharmacies"):
-        raise RuntimeError(f"no list of pharmacies came back: {reply!r}")
-    s.out("  (one SMS: distances rounded for walking, directions in French; the location and the SMS are billed)")

@@ -10,9 +10,9 @@ import aiohttp
 import asyncpg
 import redis.asyncio as aioredis
 
+from api.demo import start_platform, start_smsc
+from api.demo_data import load
 from api.keys import MESSAGING_KEY
-from lbs.demo import start_platform, start_smsc
-from lbs.demo_data import load
 from lbs.messaging import outbox
 from lbs.messaging.outbox import MtRequest
 from lbs.messaging.smpp import parse_receipt_text

@@ -9,9 +9,9 @@ import aiohttp
 import asyncpg
 import redis.asyncio as aioredis
 
+from api.demo import start_platform, start_smsc
+from api.demo_data import load
 from api.keys import MESSAGING_KEY
-from lbs.demo import start_platform, start_smsc
-from lbs.demo_data import load
 from lbs.messaging.outbox import MtRequest
 from lbs.settings import Settings
 from tests.conftest import free_port

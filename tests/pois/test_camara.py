@@ -15,6 +15,8 @@ from h3.api.basic_int import cell_to_latlng, latlng_to_cell
 
 from api.app import create_app
 from api.camara import setup_camara_routes
+from api.demo import start_les
+from api.demo_data import load
 from api.pois import setup_poi_routes
 from lbs.apikeys import create_key
 from lbs.clock import system_clock
@@ -22,8 +24,6 @@ from lbs.consent import registry
 from lbs.consent.decision import Precision, Purpose
 from lbs.consent.service import ConsentService
 from lbs.db import create_pool
-from lbs.demo import start_les
-from lbs.demo_data import load
 from lbs.pois.device import Fix, overlap_area, verify_circle
 from lbs.settings import Settings
 from tests.pois.conftest import metres
@@ -60,7 +60,6 @@ class Api:
 async def api(settings: Settings, db: asyncpg.Connection[Any]) -> AsyncIterator[Api]:
     settings = settings.model_copy(update={
         "smpp_enabled": False, "les_latency_scale": 0.0, "les_absent_share": 0.0,
-        "privacy_test_grants": [(EXACT, "demo", "exact"), (COARSE, "demo", "exact")],
     })  # fmt: skip
     await load(db, settings)
     key = await create_key(db, role="provider", name="cg", provider="CityGuide")

@@ -15,18 +15,18 @@ import pytest
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from api.app import ROUTER_KEY, create_app
+from api.app import create_app
+from api.demo import start_les, start_smsc
+from api.demo_data import load
 from api.keys import MESSAGING_KEY
-from api.pois import setup_poi_keywords, setup_poi_routes
+from api.pois import setup_poi_routes
+from api.scenario import ACTIVE_QUERY_HANDSET, Scenario, step_active_query
 from lbs.clock import system_clock
 from lbs.consent import registry
 from lbs.consent.decision import Precision, Purpose
 from lbs.consent.service import ConsentService
 from lbs.db import create_pool
-from lbs.demo import start_les, start_smsc
-from lbs.demo_data import load
-from lbs.pois.demo import ACTIVE_QUERY_HANDSET, generate, load_demo_pois, step_active_query
-from lbs.scenario import Scenario
+from lbs.pois.demo import generate, load_demo_pois
 from lbs.settings import Settings
 from tests.pois.conftest import metres
 
@@ -36,7 +36,6 @@ EN, FR, NL, STRANGER = "+32470000005", "+32470000006", "+32470000007", "+3247000
 async def start_platform(settings: Settings) -> web.AppRunner:
     app = create_app(settings)
     setup_poi_routes(app)
-    setup_poi_keywords(app, app[ROUTER_KEY])
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, settings.api_host, settings.api_port).start()

@@ -12,12 +12,12 @@ from typing import Any
 import asyncpg
 import pytest
 
+from api.demo_data import load
 from lbs.clock import system_clock
 from lbs.consent import registry
 from lbs.consent.decision import Precision, Purpose
 from lbs.consent.service import ConsentService
 from lbs.db import create_pool
-from lbs.demo_data import load
 from lbs.location import LocationService
 from lbs.messaging.core import Reply
 from lbs.messaging.router import KeywordRouter, Mo

@@ -7,7 +7,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 import aiohttp
 import asyncpg
@@ -213,7 +213,7 @@ def marketing_hours_note(now: datetime) -> str:
 
 
 async def step_geofence(s: Scenario) -> None:
-    from lbs.demo_data import GRAND_PLACE, PROMOTION
+    from api.demo_data import GRAND_PLACE, PROMOTION
     from lbs.messaging.rules import next_marketing_slot
 
     s.out(
@@ -276,17 +276,30 @@ async def step_geofence(s: Scenario) -> None:
 
 
 async def step_bill(s: Scenario) -> None:
+    from api.demo_data import DEMO_PROVIDERS
     from lbs.billing.hooks import print_demo_bill
-    from lbs.demo_data import DEMO_PROVIDERS
 
     s.out("\n> The bill: every location and every SMS segment above was rated per provider contract")
     await print_demo_bill(s.settings, s.out, list(DEMO_PROVIDERS), s.clock())
 
 
-async def step_active_query(s: Scenario) -> None:
-    from lbs.pois.demo import step_active_query as show
+ACTIVE_QUERY_HANDSET: Final = "+32470000003"  # a demo subscriber (French) the other steps leave alone
 
-    await show(s)
+
+async def step_active_query(s: Scenario) -> None:
+    """Live-scenario step (a :data:`Step`): the nearest pharmacy by SMS, in French, consent first."""
+    s.out(
+        "\n> Nearest pharmacy by SMS: the handset texts PHARMACIE to the short code; CityGuide may locate it only"
+        "\n  with the subscriber's consent, then the LES locates it and the platform answers the 3 nearest places"
+    )
+    reply = await s.say(ACTIVE_QUERY_HANDSET, "PHARMACIE", lambda t: True)
+    if "OUI CITYGUIDE" in reply:
+        s.out("  (no consent yet: the platform asked for it, located nobody and billed nothing)")
+        await s.say(ACTIVE_QUERY_HANDSET, "OUI CITYGUIDE", lambda t: "CITYGUIDE" in t)
+        reply = await s.say(ACTIVE_QUERY_HANDSET, "PHARMACIE", lambda t: True)
+    if not reply.startswith("Pharmacies"):
+        raise RuntimeError(f"no list of pharmacies came back: {reply!r}")
+    s.out("  (one SMS: distances rounded for walking, directions in French; the location and the SMS are billed)")
 
 
 STEPS: list[Step] = [

@@ -8,12 +8,13 @@ When a part cannot start, the demo stops everything it started and exits at once
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from datetime import datetime
 
 import asyncpg
 from aiohttp import web
 
+from api.root import MESSAGING, ROLES, SERVE_ROLES
 from lbs.clock import Clock, FrozenClock, RunningClock, parse_instant
 from lbs.settings import Settings
 
@@ -78,13 +79,16 @@ async def start_smsc(settings: Settings) -> Stop:
     return stop
 
 
-async def start_platform(settings: Settings, clock: Clock | None = None) -> tuple[web.Application, Stop]:
+async def start_platform(
+    settings: Settings, clock: Clock | None = None, roles: Collection[str] = SERVE_ROLES
+) -> tuple[web.Application, Stop]:
+    """The platform API with ``roles`` (:mod:`api.root`) in this process, listening; its SMPP bind up."""
     from api.app import create_app
     from api.keys import MESSAGING_KEY
 
-    app = create_app(settings, clock=clock)
+    app = create_app(settings, clock=clock, roles=roles)
     stop = await _run_site(app, settings.api_host, settings.api_port)
-    if settings.smpp_enabled:
+    if settings.smpp_enabled and MESSAGING in roles:
         try:
             await app[MESSAGING_KEY].wait_bound(PART_START_S)
         except BaseException:
@@ -118,7 +122,6 @@ async def start_all(settings: Settings, at: datetime | None = None) -> tuple[web
         stops.append(await _part("SMSC emulator", smsc_at, start_smsc(settings)))
         app, stop_platform = await _platform_part(settings, clock)
         stops.append(stop_platform)
-        stops.append(await start_geofence_worker(app, clock))
     except BaseException:
         await stop()
         raise
@@ -129,7 +132,7 @@ async def _platform_part(settings: Settings, clock: Clock) -> tuple[web.Applicat
     started: list[web.Application] = []
 
     async def start() -> Stop:
-        app, stop = await start_platform(settings, clock)
+        app, stop = await start_platform(settings, clock, ROLES)  # one process: every role, a geofence worker too
         started.append(app)
         return stop
 
@@ -138,36 +141,15 @@ async def _platform_part(settings: Settings, clock: Clock) -> tuple[web.Applicat
     return started[0], stop
 
 
-async def start_geofence_worker(app: web.Application, clock: Clock) -> Stop:
-    """One geofence worker in this process, on the platform's pool and Redis (``lbs worker geofence`` elsewhere)."""
-    from api.keys import PG_POOL_KEY, REDIS_KEY, SETTINGS_KEY
-    from geofences.worker import GeofenceWorker
-
-    worker = GeofenceWorker(app[SETTINGS_KEY], app[PG_POOL_KEY], app[REDIS_KEY], consumer="demo", clock=clock)
-    halt = asyncio.Event()
-    task = asyncio.create_task(worker.run(halt), name="geofence-worker")
-
-    async def stop() -> None:
-        halt.set()
-        try:
-            async with asyncio.timeout(5):
-                await task
-        except TimeoutError:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-
-    return stop
-
-
 async def play_scenario(settings: Settings, clock: Clock, out: Out = print) -> bool:
-    """Play every step of the live scenario (``lbs.scenario``); True when all of them worked."""
-    from lbs.scenario import play
+    """Play every step of the live scenario (``api.scenario``); True when all of them worked."""
+    from api.scenario import play
 
     return await play(settings, clock, out)
 
 
 async def _load_demo_data(settings: Settings) -> None:
-    from lbs.demo_data import load
+    from api.demo_data import load
 
     where = settings.database_url.rpartition("@")[2] or settings.database_url
     try:

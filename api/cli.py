@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import sys
 from collections.abc import Sequence
@@ -13,7 +14,7 @@ import asyncpg
 import structlog
 from aiohttp import web
 
-from geofences.worker import cli as geofence_worker_cli
+from api.root import ROLES, SERVE_ROLES, parse_roles
 from lbs.billing.cli import register as register_billing
 from lbs.clock import parse_instant
 from lbs.errors import LbsError
@@ -27,29 +28,27 @@ def _configure_logging(verbose: bool) -> None:
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(level))
 
 
-def _serve(settings: Settings) -> int:
+def _serve(settings: Settings, roles: list[str]) -> int:
+    """The HTTP API, with the other ``roles`` of this process (default: SMPP bind and periodic jobs)."""
     from api.app import create_app
 
-    web.run_app(create_app(settings), host=settings.api_host, port=settings.api_port, print=None)
+    app = create_app(settings, roles=roles)
+    web.run_app(app, host=settings.api_host, port=settings.api_port, print=None)
     return 0
 
 
-def _worker_messaging(settings: Settings) -> int:
-    """The platform without its HTTP listener: its own SMPP bind, MO handling and MT dispatch."""
-    from api.app import create_app
-    from lbs.demo import serve_forever
+def _worker(settings: Settings, roles: list[str]) -> int:
+    """A process running ``roles`` of the composition root, without the HTTP API, until interrupted."""
+    from api.demo import serve_forever
+    from api.root import Root
 
     async def main() -> None:
-        # The API process keeps the LES's triggered reporting in line; a worker must not do it twice.
-        runner = web.AppRunner(create_app(settings.model_copy(update={"geofence_reporting": False})))
-        await runner.setup()  # runs every cleanup_ctx: pool, Redis, bind, dispatcher
-        print(f"messaging worker bound as {settings.smpp_system_id} to {settings.smsc_host}:{settings.smsc_port}")
-        try:
+        async with Root(settings, settings.make_clock()).open(roles):
+            print(f"worker running: {', '.join(roles)}", flush=True)
             await serve_forever()
-        finally:
-            await runner.cleanup()
 
-    asyncio.run(main())
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(main())
     return 0
 
 
@@ -63,7 +62,7 @@ def _les(settings: Settings) -> int:
 
 
 def _smsc(settings: Settings) -> int:
-    from lbs.demo import serve_forever, start_smsc
+    from api.demo import serve_forever, start_smsc
 
     async def main() -> None:
         stop = await start_smsc(settings)
@@ -79,7 +78,7 @@ def _smsc(settings: Settings) -> int:
 
 
 def _demo(settings: Settings, once: bool, at: datetime | None) -> int:
-    from lbs.demo import run_demo
+    from api.demo import run_demo
 
     return asyncio.run(run_demo(settings, once=once, at=at))
 
@@ -93,7 +92,7 @@ def _db(settings: Settings, action: str) -> int:
 
 
 def _demo_data(settings: Settings) -> int:
-    from lbs.demo_data import load
+    from api.demo_data import load
 
     async def main() -> dict[str, int]:
         conn = await asyncpg.connect(settings.database_url)
@@ -161,6 +160,13 @@ def _retention_run(settings: Settings) -> int:
     return 0
 
 
+def _roles(text: str) -> list[str]:
+    try:
+        return parse_roles(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _instant(text: str) -> datetime:
     try:
         return parse_instant(text)
@@ -172,7 +178,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lbs", description="LBS & consent platform")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("serve", help="run the platform API and its SMPP bind")
+    serve = sub.add_parser("serve", help="run the platform API, its SMPP bind and the periodic jobs")
+    serve.add_argument(
+        "--roles",
+        type=_roles,
+        default=list(SERVE_ROLES),
+        help=f"what this process runs besides the API: a comma list of {', '.join(ROLES)} (default: %(default)s)",
+    )
     sub.add_parser("les", help="run the LES emulator (MLP over HTTP)")
     sub.add_parser("smsc", help="run the SMSC emulator (SMPP) and its control API")
     demo = sub.add_parser("demo", help="start everything in one process and play the live scenario")
@@ -186,8 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
     worker = sub.add_parser("worker", help="background workers")
     worker_sub = worker.add_subparsers(dest="worker", required=True)
     worker_sub.add_parser("messaging", help="SMPP bind, MO handling and MT dispatch, without the HTTP API")
-    geofence = worker_sub.add_parser("geofence", help="consume position reports: fences, transitions, triggers")
-    geofence.set_defaults(func=geofence_worker_cli)
+    worker_sub.add_parser("geofence", help="consume position reports: fences, transitions, triggers")
+    worker_sub.add_parser("scheduler", help="the periodic jobs: retention, prepaid holds, statements, reporting")
     sub.add_parser("demo-data", help="load the demo providers, applications, short code and subscribers")
     db = sub.add_parser("db", help="database schema (alembic)")
     db.add_argument("action", choices=["upgrade", "downgrade", "check"])
@@ -214,9 +226,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if hasattr(args, "func"):  # subcommands that other parts register (e.g. billing)
             return int(args.func(settings, args))
         if args.command == "serve":
-            return _serve(settings)
-        if args.command == "worker" and args.worker == "messaging":
-            return _worker_messaging(settings)
+            return _serve(settings, args.roles)
+        if args.command == "worker":
+            return _worker(settings, [args.worker])
         if args.command == "les":
             return _les(settings)
         if args.command == "smsc":
