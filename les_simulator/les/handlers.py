@@ -10,12 +10,12 @@ from aiohttp import web
 
 from lbs.mlp.codes import ResultCode
 from lbs.mlp.coords import CoordFormat, format_time
-from lbs.mlp.xmlsafe import XmlRejected, parse_xml
 from les_simulator.les import render
 from les_simulator.les.keys import CLOCK_KEY, SERVICE_KEY, SETTINGS_KEY, STATE_KEY, TRIGGERS_KEY
 from les_simulator.les.protocol import SUPPORTED_VERSIONS, LocationRequest, MlpFault, StopRequest, read_request
 from les_simulator.les.service import Ask
 from les_simulator.les.state import REQUEST_MODES
+from les_simulator.les.xmlsafe import XmlRejected, parse_xml
 
 log = logging.getLogger(__name__)
 XML_TYPE = "text/xml"
