@@ -30,9 +30,9 @@ from api.openapi import OPENAPI_FRAGMENTS_KEY
 from api.pois import POI_SEARCH_KEY
 from api.privacy import OPENAPI_PATHS as PRIVACY_PATHS
 from api.privacy import setup_privacy_routes
+from api.push import push_listener
 from geofences import promotions as promotion_hooks
 from geofences.reporting import ReportingManager
-from geofences.worker import event_sink as geofence_event_sink
 from lbs.billing.hooks import attach as attach_billing
 from lbs.clock import Clock
 from lbs.consent.privacy_ops import run_retention
@@ -46,8 +46,8 @@ from lbs.messaging.optout import OptOutSms
 from lbs.messaging.router import KeywordRouter, Mo, Reply
 from lbs.metrics import Metrics
 from lbs.mlp import MlpClient
-from lbs.mlp.events import EventSink, LocationEvent
-from lbs.mlp.receiver import PUSH_OPENAPI_PATHS, PushReceiver, setup_push_routes
+from lbs.mlp.events import LocationEvent
+from lbs.mlp.reqids import RedisOpenRequests
 from lbs.pois.sms import ActiveQueryDeps
 from lbs.pois.sms import register_keywords as register_poi_keywords
 from lbs.pois.store import custom_words
@@ -56,7 +56,6 @@ from lbs.settings import Settings
 log = structlog.get_logger(__name__)
 
 ROUTER_KEY = web.AppKey("keyword_router", KeywordRouter)
-GEOFENCE_SINK_KEY: web.AppKey[EventSink] = web.AppKey("geofence_sink")
 
 
 async def _postgres(app: web.Application) -> AsyncIterator[None]:
@@ -83,7 +82,8 @@ async def _http_session(app: web.Application) -> AsyncIterator[None]:
         # the client's event stream feeds the metrics (every result, success or error, by MLP result code).
         metrics.locations.labels(event.result.name.lower()).inc()
 
-    app[MLP_CLIENT_KEY] = MlpClient(session, app[SETTINGS_KEY], events=count, clock=app[CLOCK_KEY])
+    opened = RedisOpenRequests(app[REDIS_KEY])  # the requests whose pushed reports the push listener accepts
+    app[MLP_CLIENT_KEY] = MlpClient(session, app[SETTINGS_KEY], events=count, clock=app[CLOCK_KEY], opened=opened)
     yield
     await session.close()
 
@@ -150,20 +150,6 @@ async def _retention(app: web.Application) -> AsyncIterator[None]:
         await task
 
 
-def _to_geofences(app: web.Application) -> EventSink:
-    """Pushed positions (MLP slirep/tlrep) go to the geofence stream; the sink needs Redis, open at start-up."""
-
-    async def sink(event: LocationEvent) -> None:
-        await app[GEOFENCE_SINK_KEY](event)
-
-    return sink
-
-
-async def _geofence_stream(app: web.Application) -> AsyncIterator[None]:
-    app[GEOFENCE_SINK_KEY] = geofence_event_sink(app[REDIS_KEY], app[SETTINGS_KEY])
-    yield
-
-
 async def _geofence_reporting(app: web.Application) -> AsyncIterator[None]:
     """Keep the LES's triggered reporting in line with consent and promotions (one process: the API's)."""
     settings = app[SETTINGS_KEY]
@@ -198,10 +184,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         promotions.OPENAPI_PATHS,
         camara_geofencing.OPENAPI_PATHS,
         oauth.OPENAPI_PATHS,
-        PUSH_OPENAPI_PATHS,
     ]
     app.cleanup_ctx.extend(
-        [_postgres, _redis, _geofence_stream, _http_session, _messaging, _retention, _geofence_reporting]
+        [_postgres, _redis, push_listener, _http_session, _messaging, _retention, _geofence_reporting]
     )
     app.add_routes(system.routes)
     app.add_routes(v1.routes)
@@ -210,7 +195,6 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     billing.setup_billing_routes(app)
     promotions.setup_promotion_routes(app)
     camara_geofencing.setup_camara_geofencing_routes(app)
-    setup_push_routes(app, PushReceiver(settings, events=_to_geofences(app), clock=app[CLOCK_KEY]))
     pois.setup_poi_routes(app)
     camara.setup_camara_routes(app)
     oauth.setup_oauth_routes(app)
