@@ -9,10 +9,12 @@ immediate :class:`LesUnavailable` errors instead of piled-up requests; every loc
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import timedelta
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import aiohttp
 
@@ -129,16 +131,17 @@ class MlpClient:
         self, msisdns: Sequence[str], *, requestor: str | None = None, qos: Qos | None = None
     ) -> str:
         """An asynchronous SLIR: returns the req_id; positions arrive later as a ``slirep`` push."""
+        ref = await self._expect()
         body = build_slir(
             self._creds,
             [wire_msisdn(m) for m in msisdns],
             requestor=_opt(requestor),
             qos=qos or Qos(),
-            push=self._push(),
+            push=self._push(ref),
         )
         req_id = self._req_id(await self._exchange(body, idempotent=False))
         if self._opened is not None:
-            await self._opened.opened(req_id, ttl_s=self.settings.mlp_async_req_ttl_s)
+            await self._opened.opened(req_id, ref, ttl_s=self.settings.mlp_async_req_ttl_s)
         return req_id
 
     async def start_reports(
@@ -164,10 +167,11 @@ class MlpClient:
             qos=request.qos,
         )
         creds = self._self_creds if self_location else self._for(service)
-        tlrr = build_tlrr(creds, wire, self._push())
+        ref = await self._expect()
+        tlrr = build_tlrr(creds, wire, self._push(ref))
         req_id = self._req_id(await self._exchange(tlrr, False))
         if self._opened is not None:
-            await self._record_open(req_id, request)
+            await self._record_open(req_id, ref, request)
         return req_id
 
     async def stop_reports(self, req_id: str, *, self_location: bool = False) -> None:
@@ -181,12 +185,22 @@ class MlpClient:
 
     # --- internals -----------------------------------------------------------------------------------------------
 
-    def _push(self) -> PushAddr:
-        """Where the LES pushes reports, and the credentials it presents there."""
-        s = self.settings
-        return PushAddr(s.mlp_push_url, s.mlp_push_user, s.mlp_push_pwd)
+    async def _expect(self) -> str:
+        """A fresh ref for one request's push address, recorded as expected before the request is sent (the LES may
+        push before its answer reaches us)."""
+        ref = secrets.token_urlsafe(16)
+        if self._opened is not None:
+            await self._opened.expect(ref, ttl_s=self.settings.mlp_async_req_ttl_s)
+        return ref
 
-    async def _record_open(self, req_id: str, request: ReportRequest) -> None:
+    def _push(self, ref: str) -> PushAddr:
+        """Where the LES pushes this request's reports (``mlp_push_url`` with ``ref``), and the credentials."""
+        s = self.settings
+        parts = urlsplit(s.mlp_push_url)
+        query = urlencode([*parse_qsl(parts.query), ("ref", ref)])
+        return PushAddr(urlunsplit(parts._replace(query=query)), s.mlp_push_user, s.mlp_push_pwd)
+
+    async def _record_open(self, req_id: str, ref: str, request: ReportRequest) -> None:
         """Open until the request's end plus a grace for the last push; with no end, until it is stopped."""
         assert self._opened is not None
         grace = timedelta(seconds=self.settings.mlp_async_req_ttl_s)
@@ -196,11 +210,11 @@ class MlpClient:
         if request.duration_s is not None and request.start_time is not None:
             ends.append(request.start_time + timedelta(seconds=request.duration_s) + grace)
         if ends:
-            await self._opened.opened(req_id, until=min(ends))
+            await self._opened.opened(req_id, ref, until=min(ends))
         elif request.duration_s is not None:  # starts now: a relative deadline needs no clock here
-            await self._opened.opened(req_id, ttl_s=request.duration_s + grace.total_seconds())
+            await self._opened.opened(req_id, ref, ttl_s=request.duration_s + grace.total_seconds())
         else:
-            await self._opened.opened(req_id)
+            await self._opened.opened(req_id, ref)
 
     def _for(self, service: str | None) -> Credentials:
         return self._creds if service is None else replace(self._creds, serviceid=service)

@@ -8,9 +8,9 @@ before anything is applied:
 
 1. the LES must present the push credentials the platform gave it in each ``pushaddr`` (Basic auth), else 401;
 2. the whole body is read, however it arrives, up to ``mlp_max_push_bytes`` (413 beyond);
-3. it must parse with the hardened parser as a ``slirep``/``tlrep`` whose ``req_id`` the platform opened
-   (:mod:`lbs.mlp.reqids`), every subscriber a valid MSISDN (or IMSI), no position dated later than now +
-   ``mlp_push_max_skew_s``.
+3. it must parse with the hardened parser as a ``slirep``/``tlrep`` answering a request the platform opened (the
+   push address's ``ref`` and the document's ``req_id``, :mod:`lbs.mlp.reqids`), every subscriber a valid MSISDN
+   (or IMSI), no position dated later than now + ``mlp_push_max_skew_s``.
 
 Any failure refuses the whole document (HTTP 400 with an MLP ``gem``); a good one is handed to ``on_reports`` in
 one batch (which applies it whole or not at all), and only then acknowledged with HTTP 200.
@@ -84,7 +84,7 @@ class PushReceiver:
             return _gem(refusal, {"WWW-Authenticate": 'Basic realm="mlp-push", charset="UTF-8"'})
         try:
             body = await read_body(request, self.settings.mlp_max_push_bytes)
-            reports = await self.check(body)
+            reports = await self.check(body, request.query.get("ref"))
         except PushRefused as refusal:
             self.rejected += 1
             return _gem(refusal)
@@ -109,8 +109,9 @@ class PushReceiver:
         ok_pwd = hmac.compare_digest(pwd.encode(), self.settings.mlp_push_pwd.encode())
         return bool(sep) and ok_user and ok_pwd and bool(self.settings.mlp_push_pwd)
 
-    async def check(self, body: bytes) -> list[PositionReport]:
-        """The document's reports, every one checked, or :class:`PushRefused` for the whole document."""
+    async def check(self, body: bytes, ref: str | None) -> list[PositionReport]:
+        """The document's reports, every one checked, or :class:`PushRefused` for the whole document. ``ref`` is the
+        push address's ``ref`` query parameter: the request the platform opened (:mod:`lbs.mlp.reqids`)."""
         settings = self.settings
         try:
             answer = parse_answer(body, coarse_from_m=settings.mlp_coarse_from_m, max_bytes=settings.mlp_max_push_bytes)
@@ -118,8 +119,9 @@ class PushReceiver:
             raise PushRefused(400, ResultCode.FORMAT_ERROR, str(exc)) from None
         if answer.service not in ("slirep", "tlrep"):
             raise PushRefused(400, ResultCode.FORMAT_ERROR, f"expected slirep or tlrep, got {answer.service}")
-        if not answer.req_id or not await self.opened.is_open(answer.req_id):
-            raise PushRefused(400, ResultCode.INVALID_PROTOCOL_ELEMENT_VALUE, f"req_id {answer.req_id!r} not open")
+        if not answer.req_id or not await self.opened.accepts(answer.req_id, ref):
+            reason = f"req_id {answer.req_id!r} does not answer a request this platform opened"
+            raise PushRefused(400, ResultCode.INVALID_PROTOCOL_ELEMENT_VALUE, reason)
         return checked_reports(answer, self.clock() + timedelta(seconds=settings.mlp_push_max_skew_s))
 
     async def _emit(self, reports: list[PositionReport]) -> None:

@@ -1,8 +1,11 @@
-"""The requests the platform opened at the LES: the only ``req_id``s whose pushed reports it accepts.
+"""The requests the platform opened at the LES: the only pushed reports it accepts answer one of them.
 
-The MLP client records the req_id of every triggered reporting request (TLRR) and asynchronous SLIR the LES
-acknowledges, with how long it stays open, and forgets it when it stops the reporting (TLRSR). The push receiver
-refuses a document whose req_id is not open: a report nobody asked for is a forged one, or a stale one.
+Every asynchronous SLIR and TLRR the MLP client sends gets a fresh random ``ref``, which goes into the request's
+push address (``.../mlp/push?ref=...``). Before sending, the client records the ref as *expected* (so a report the
+LES pushes before its answer has even reached the client is not lost); once the LES answers with its ``req_id``, the
+ref is *bound* to that req_id, until the request's end (or TLRSR, which forgets both). The push receiver accepts a
+document only when its ref is known and either still expected or bound to the document's req_id: a report nobody
+asked for, or one naming another request's req_id, is a forged or a stale one.
 
 :class:`RedisOpenRequests` is shared by every platform process (the one that opens a request need not be the one
 that receives its reports); :class:`MemoryOpenRequests` serves a single process (the showcase, the benches).
@@ -10,6 +13,7 @@ that receives its reports); :class:`MemoryOpenRequests` serves a single process 
 
 from __future__ import annotations
 
+import hmac
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -17,72 +21,101 @@ from typing import Protocol
 
 import redis.asyncio as aioredis
 
-KEY_PREFIX = "mlp:open:"
+REF_PREFIX = "mlp:ref:"  # ref -> req_id ("" while the request is in flight)
+REQ_PREFIX = "mlp:req:"  # req_id -> ref (to forget both at TLRSR)
 
 
 class OpenRequests(Protocol):
-    """Where the platform keeps the req_ids it opened at the LES."""
+    """Where the platform keeps the requests it opened at the LES."""
 
-    async def opened(self, req_id: str, *, until: datetime | None = None, ttl_s: float | None = None) -> None:
-        """Record ``req_id``, open until ``until`` or for ``ttl_s`` seconds (neither: until :meth:`closed`)."""
+    async def expect(self, ref: str, *, ttl_s: float) -> None:
+        """A request with push address ``ref`` is about to be sent; accept its reports for ``ttl_s`` seconds."""
+        ...
+
+    async def opened(self, req_id: str, ref: str, *, until: datetime | None = None, ttl_s: float | None = None) -> None:
+        """The LES answered ``req_id`` for ``ref``: open until ``until`` or for ``ttl_s`` (neither: until closed)."""
         ...
 
     async def closed(self, req_id: str) -> None:
-        """Forget ``req_id``."""
+        """Forget ``req_id`` and its ref."""
         ...
 
-    async def is_open(self, req_id: str) -> bool:
-        """Whether ``req_id`` was opened by the platform and is still open."""
+    async def accepts(self, req_id: str, ref: str | None) -> bool:
+        """Whether a report for ``req_id`` pushed to ``ref`` answers a request the platform opened."""
         ...
+
+
+def _match(bound: str, req_id: str) -> bool:
+    return bound == "" or hmac.compare_digest(bound.encode(), req_id.encode())
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 class RedisOpenRequests:
-    """One Redis key per open req_id, expiring with the request."""
+    """Two Redis keys per request (ref -> req_id, req_id -> ref), expiring with the request."""
 
-    def __init__(self, redis: aioredis.Redis, prefix: str = KEY_PREFIX) -> None:
+    def __init__(self, redis: aioredis.Redis) -> None:
         self._redis = redis
-        self._prefix = prefix
 
-    async def opened(self, req_id: str, *, until: datetime | None = None, ttl_s: float | None = None) -> None:
-        """``SET`` the key, with ``EXAT`` or ``PX`` when the request ends."""
-        key = self._prefix + req_id
+    async def expect(self, ref: str, *, ttl_s: float) -> None:
+        """``SET mlp:ref:{ref} ""`` for ``ttl_s``."""
+        await self._redis.set(REF_PREFIX + ref, "", px=max(1, int(ttl_s * 1000)))
+
+    async def opened(self, req_id: str, ref: str, *, until: datetime | None = None, ttl_s: float | None = None) -> None:
+        """Both keys in one transaction, with ``EXAT`` or ``PX`` when the request ends."""
+        expiry: dict[str, int] = {}
         if until is not None:
-            await self._redis.set(key, "1", exat=max(1, int(until.timestamp()) + 1))
+            expiry["exat"] = max(1, int(until.timestamp()) + 1)
         elif ttl_s is not None:
-            await self._redis.set(key, "1", px=max(1, int(ttl_s * 1000)))
-        else:
-            await self._redis.set(key, "1")
+            expiry["px"] = max(1, int(ttl_s * 1000))
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.set(REF_PREFIX + ref, req_id, **expiry)  # type: ignore[arg-type]
+            pipe.set(REQ_PREFIX + req_id, ref, **expiry)  # type: ignore[arg-type]
+            await pipe.execute()
 
     async def closed(self, req_id: str) -> None:
-        """``DEL`` the key."""
-        await self._redis.delete(self._prefix + req_id)
+        """Delete both keys."""
+        ref = await self._redis.get(REQ_PREFIX + req_id)
+        keys = [REQ_PREFIX + req_id] + ([REF_PREFIX + _text(ref)] if ref else [])
+        await self._redis.delete(*keys)
 
-    async def is_open(self, req_id: str) -> bool:
-        """``EXISTS`` the key."""
-        return bool(await self._redis.exists(self._prefix + req_id))
+    async def accepts(self, req_id: str, ref: str | None) -> bool:
+        """The ref is known and still expected, or bound to ``req_id``."""
+        if not ref:
+            return False
+        bound = await self._redis.get(REF_PREFIX + ref)
+        return bound is not None and _match(_text(bound), req_id)
 
 
 class MemoryOpenRequests:
     """The same, in this process's memory (deadlines on a monotonic clock)."""
 
     def __init__(self, wall: Callable[[], float] = time.time, monotonic: Callable[[], float] = time.monotonic) -> None:
-        self._deadlines: dict[str, float | None] = {}
+        self._refs: dict[str, tuple[str, float | None]] = {}  # ref -> (req_id or "", deadline)
+        self._reqs: dict[str, str] = {}
         self._wall = wall
         self._monotonic = monotonic
 
-    async def opened(self, req_id: str, *, until: datetime | None = None, ttl_s: float | None = None) -> None:
-        """Record the deadline (None: open until closed)."""
+    async def expect(self, ref: str, *, ttl_s: float) -> None:
+        """Expected for ``ttl_s``."""
+        self._refs[ref] = ("", self._monotonic() + ttl_s)
+
+    async def opened(self, req_id: str, ref: str, *, until: datetime | None = None, ttl_s: float | None = None) -> None:
+        """Bound, with its deadline (None: until closed)."""
         if until is not None:
             ttl_s = until.timestamp() - self._wall()
-        self._deadlines[req_id] = None if ttl_s is None else self._monotonic() + ttl_s
+        self._refs[ref] = (req_id, None if ttl_s is None else self._monotonic() + ttl_s)
+        self._reqs[req_id] = ref
 
     async def closed(self, req_id: str) -> None:
-        """Forget it."""
-        self._deadlines.pop(req_id, None)
+        """Forget both."""
+        self._refs.pop(self._reqs.pop(req_id, ""), None)
 
-    async def is_open(self, req_id: str) -> bool:
-        """Known and not past its deadline."""
-        if req_id not in self._deadlines:
+    async def accepts(self, req_id: str, ref: str | None) -> bool:
+        """Known, not past its deadline, and expected or bound to ``req_id``."""
+        entry = self._refs.get(ref or "")
+        if entry is None or (entry[1] is not None and self._monotonic() >= entry[1]):
             return False
-        deadline = self._deadlines[req_id]
-        return deadline is None or self._monotonic() < deadline
+        return _match(entry[0], req_id)

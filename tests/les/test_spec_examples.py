@@ -30,7 +30,7 @@ class EveryRequest:
     """The push receiver's registry in these tests: the test sends the spec's requests to the LES itself, in the
     platform's stead, so the platform's MLP client never records their req_ids."""
 
-    async def is_open(self, req_id: str) -> bool:
+    async def accepts(self, req_id: str, ref: str | None) -> bool:
         return True
 
 

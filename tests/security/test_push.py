@@ -21,26 +21,35 @@ from tests.security.conftest import Platform
 from tests.security.pieces import basic, msisdns, now, pos, post_in_pieces, tlrep
 
 REQ = "30001"
+REF = "ref-of-30001"
 
 
 def auth(platform: Platform) -> dict[str, str]:
     return basic(platform.settings.mlp_push_user, platform.settings.mlp_push_pwd)
 
 
-async def push(platform: Platform, body: bytes, headers: dict[str, str] | None = None) -> int:
-    url = f"http://127.0.0.1:{platform.settings.mlp_push_port}/mlp/push"
+def push_url(platform: Platform, ref: str | None = REF) -> str:
+    query = f"?ref={ref}" if ref else ""
+    return f"http://127.0.0.1:{platform.settings.mlp_push_port}/mlp/push{query}"
+
+
+async def push(platform: Platform, body: bytes, headers: dict[str, str] | None = None, ref: str | None = REF) -> int:
+    url = push_url(platform, ref)
     async with aiohttp.ClientSession() as http, http.post(url, data=body, headers=headers) as resp:
         return resp.status
 
 
-async def open_request(platform: Platform, req_id: str = REQ) -> None:
-    await RedisOpenRequests(platform.redis).opened(req_id)
+async def open_request(platform: Platform, req_id: str = REQ, ref: str = REF) -> None:
+    """What the platform's MLP client records: the ref before sending, bound to the LES's req_id after."""
+    opened = RedisOpenRequests(platform.redis)
+    await opened.expect(ref, ttl_s=60)
+    await opened.opened(req_id, ref)
 
 
 async def test_push_is_not_served_on_the_provider_facing_api(platform: Platform) -> None:
     await open_request(platform)
     doc = tlrep(REQ, [pos("32470000100", now())])
-    api = f"http://127.0.0.1:{platform.settings.api_port}/mlp/push"
+    api = f"http://127.0.0.1:{platform.settings.api_port}/mlp/push?ref={REF}"
     async with aiohttp.ClientSession() as http, http.post(api, data=doc, headers=auth(platform)) as resp:
         assert resp.status in (404, 405)
     assert await platform.stream() == 0
@@ -69,8 +78,7 @@ async def test_unauthenticated_push_gets_401_and_nothing_is_applied(
 ) -> None:
     await open_request(platform)
     doc = tlrep(REQ, [pos(m, now()) for m in msisdns(100)])
-    url = f"http://127.0.0.1:{platform.settings.mlp_push_port}/mlp/push"
-    async with aiohttp.ClientSession() as http, http.post(url, data=doc, headers=headers) as resp:
+    async with aiohttp.ClientSession() as http, http.post(push_url(platform), data=doc, headers=headers) as resp:
         assert resp.status == 401
         assert resp.headers["WWW-Authenticate"].startswith("Basic")
         assert 'resid="3"' in await resp.text()
@@ -83,6 +91,23 @@ async def test_a_req_id_the_platform_did_not_open_is_refused(platform: Platform)
     assert await platform.stream() == 0
     await open_request(platform)
     assert await push(platform, doc, auth(platform)) == 200
+    assert await platform.stream() == 1
+
+
+@pytest.mark.parametrize(("req_id", "ref"), [("30002", REF), (REQ, None), (REQ, "another-ref"), (REQ, "")])
+async def test_the_req_id_must_be_the_one_opened_for_the_push_address(
+    platform: Platform, req_id: str, ref: str | None
+) -> None:
+    await open_request(platform)
+    await open_request(platform, "30002", "ref-of-30002")
+    assert await push(platform, tlrep(req_id, [pos("32470000100", now())]), auth(platform), ref=ref) == 400
+    assert await platform.stream() == 0
+
+
+async def test_a_report_pushed_before_the_les_answer_reached_the_platform_is_taken(platform: Platform) -> None:
+    """The LES may push before its tlra/slia reaches the client: the ref, recorded before sending, is expected."""
+    await RedisOpenRequests(platform.redis).expect(REF, ttl_s=60)
+    assert await push(platform, tlrep(REQ, [pos("32470000100", now())]), auth(platform)) == 200
     assert await platform.stream() == 1
 
 
@@ -125,7 +150,9 @@ async def test_a_2000_position_tlrep_arriving_in_pieces_is_read_whole(platform: 
     doc = tlrep(REQ, [pos(m, now()) for m in msisdns(2000)])
     assert len(doc) > 500_000
     port = platform.settings.mlp_push_port
-    got = await post_in_pieces(port, "/mlp/push", doc, pieces=20, pause_s=0.02, headers=auth(platform), chunked=chunked)
+    got = await post_in_pieces(
+        port, f"/mlp/push?ref={REF}", doc, pieces=20, pause_s=0.02, headers=auth(platform), chunked=chunked
+    )
     assert got.status == 200, got.body
     assert await platform.stream() == 2000
 
@@ -134,7 +161,7 @@ async def test_a_small_document_in_two_halves_half_a_second_apart_is_read_whole(
     await open_request(platform)
     doc = tlrep(REQ, [pos(m, now()) for m in msisdns(5)])
     assert 1_000 < len(doc) < 2_000
-    got = await post_in_pieces(platform.settings.mlp_push_port, "/mlp/push", doc, headers=auth(platform))
+    got = await post_in_pieces(platform.settings.mlp_push_port, f"/mlp/push?ref={REF}", doc, headers=auth(platform))
     assert got.status == 200, got.body
     assert await platform.stream() == 5
 
@@ -150,7 +177,7 @@ async def test_a_body_over_the_limit_is_refused_with_413(chunked: bool) -> None:
         taken.extend(batch)
 
     opened = MemoryOpenRequests()
-    await opened.opened(REQ)
+    await opened.opened(REQ, REF)
     runner = web.AppRunner(push_app(settings, PushReceiver(settings, on_reports, opened=opened)))  # type: ignore[arg-type]
     await runner.setup()
     port = free_port()
@@ -158,7 +185,9 @@ async def test_a_body_over_the_limit_is_refused_with_413(chunked: bool) -> None:
     try:
         doc = tlrep(REQ, [pos(m, now()) for m in msisdns(60)])
         headers = basic(settings.mlp_push_user, settings.mlp_push_pwd)
-        got = await post_in_pieces(port, "/mlp/push", doc, pieces=4, pause_s=0.05, headers=headers, chunked=chunked)
+        got = await post_in_pieces(
+            port, f"/mlp/push?ref={REF}", doc, pieces=4, pause_s=0.05, headers=headers, chunked=chunked
+        )
         assert got.status == 413
         assert taken == []
     finally:
@@ -178,16 +207,17 @@ async def test_the_les_presents_the_push_credentials_and_reports_reach_the_strea
     try:
         client = platform.app[MLP_CLIENT_KEY]
         req_id = await client.start_reports(ReportRequest(msisdns=(grant,), interval_s=1))
-        assert await RedisOpenRequests(platform.redis).is_open(req_id)
+        ref = (await platform.redis.get(f"mlp:req:{req_id}")).decode()
+        assert await RedisOpenRequests(platform.redis).accepts(req_id, ref)
         for _ in range(200):
             if await platform.stream() >= 1:
                 break
             await asyncio.sleep(0.02)
         assert await platform.stream() >= 1
         await client.stop_reports(req_id)
-        assert not await RedisOpenRequests(platform.redis).is_open(req_id)
+        assert not await RedisOpenRequests(platform.redis).accepts(req_id, ref)
         before = await platform.stream()
-        assert await push(platform, tlrep(req_id, [pos(grant[1:], now())]), auth(platform)) == 400
+        assert await push(platform, tlrep(req_id, [pos(grant[1:], now())]), auth(platform), ref=ref) == 400
         assert await platform.stream() == before
     finally:
         await les.cleanup()

@@ -56,10 +56,12 @@ def test_nul_bytes_are_not_utf8_mlp(guard: ModuleType) -> None:
 
 
 async def test_the_push_listener_refuses_a_utf16_dtd(platform: Platform) -> None:
-    await RedisOpenRequests(platform.redis).opened("30001")
+    opened = RedisOpenRequests(platform.redis)
+    await opened.expect("r1", ttl_s=60)
+    await opened.opened("30001", "r1")
     good = tlrep("30001", [pos("32470000100", now())]).decode()
     doc = good.replace('<?xml version="1.0" encoding="UTF-8"?>', '<!DOCTYPE svc_result [<!ENTITY x "1">]>')
-    url = f"http://127.0.0.1:{platform.settings.mlp_push_port}/mlp/push"
+    url = f"http://127.0.0.1:{platform.settings.mlp_push_port}/mlp/push?ref=r1"
     headers = basic(platform.settings.mlp_push_user, platform.settings.mlp_push_pwd)
     async with aiohttp.ClientSession() as http:
         async with http.post(url, data=doc.encode("utf-16-be"), headers=headers) as resp:
