@@ -1,7 +1,7 @@
 """Run the LES emulator: ``python -m les_simulator.les [--standalone]``.
 
-``--standalone`` uses the local privacy table (settings ``privacy_test_grants`` and self-location) instead of
-asking the platform's ``/v1/privacy/check``. Outside development mode (``LBS_DEV_MODE=1``) it refuses to start with
+``--standalone`` uses the local privacy table (setting ``privacy_test_grants``) instead of asking the platform's
+``/v1/privacy/check``; either way, self-location is granted only to ``les_self_location_clients``. Outside development mode (``LBS_DEV_MODE=1``) it refuses to start with
 the development logins.
 """
 
