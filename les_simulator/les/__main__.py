@@ -1,8 +1,8 @@
 """Run the LES emulator: ``python -m les_simulator.les [--standalone]``.
 
 ``--standalone`` uses the local privacy table (setting ``privacy_test_grants``) instead of asking the platform's
-``/v1/privacy/check``; either way, self-location is granted only to ``les_self_location_clients``. Outside development mode (``LBS_DEV_MODE=1``) it refuses to start with
-the development logins.
+``/v1/privacy/check``; either way, self-location is granted only to ``les_self_location_clients``. Outside
+development mode (``LBS_DEV_MODE=1``) it refuses to start with the development logins.
 """
 
 from __future__ import annotations
