@@ -22,6 +22,7 @@ PLATFORM_SECRETS = (
     "mlp_self_client_pwd",
     "mlp_push_pwd",
     "smpp_password",
+    "oauth_jwt_secret",
 )
 
 

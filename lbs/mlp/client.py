@@ -13,7 +13,7 @@ import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import aiohttp
@@ -203,18 +203,7 @@ class MlpClient:
     async def _record_open(self, req_id: str, ref: str, request: ReportRequest) -> None:
         """Open until the request's end plus a grace for the last push; with no end, until it is stopped."""
         assert self._opened is not None
-        grace = timedelta(seconds=self.settings.mlp_async_req_ttl_s)
-        ends = []
-        if request.stop_time is not None:
-            ends.append(request.stop_time + grace)
-        if request.duration_s is not None and request.start_time is not None:
-            ends.append(request.start_time + timedelta(seconds=request.duration_s) + grace)
-        if ends:
-            await self._opened.opened(req_id, ref, until=min(ends))
-        elif request.duration_s is not None:  # starts now: a relative deadline needs no clock here
-            await self._opened.opened(req_id, ref, ttl_s=request.duration_s + grace.total_seconds())
-        else:
-            await self._opened.opened(req_id, ref)
+        await self._opened.opened(req_id, ref, ttl_s=open_for_s(request, self._clock(), self.settings))
 
     def _for(self, service: str | None) -> Credentials:
         return self._creds if service is None else replace(self._creds, serviceid=service)
@@ -298,6 +287,17 @@ class MlpClient:
                 now, kind, msisdn, requestor, app, outcome.result_code, None, latency_ms, outcome.message
             )
         await self._events(event)
+
+
+def open_for_s(request: ReportRequest, now: datetime, settings: Settings) -> float | None:
+    """How long the push receiver should accept reports of ``request`` (seconds from ``now``, the clock the request's
+    times are written in), or None while it has no end: its end plus ``mlp_async_req_ttl_s`` for the last push."""
+    grace = timedelta(seconds=settings.mlp_async_req_ttl_s)
+    started = request.start_time or now
+    ends = [t + grace for t in (request.stop_time,) if t is not None]
+    if request.duration_s is not None:
+        ends.append(started + timedelta(seconds=request.duration_s) + grace)
+    return max(1.0, (min(ends) - now).total_seconds()) if ends else None
 
 
 def _opt(requestor: str | None) -> str | None:

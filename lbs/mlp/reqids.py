@@ -16,7 +16,6 @@ from __future__ import annotations
 import hmac
 import time
 from collections.abc import Callable
-from datetime import datetime
 from typing import Protocol
 
 import redis.asyncio as aioredis
@@ -32,8 +31,8 @@ class OpenRequests(Protocol):
         """A request with push address ``ref`` is about to be sent; accept its reports for ``ttl_s`` seconds."""
         ...
 
-    async def opened(self, req_id: str, ref: str, *, until: datetime | None = None, ttl_s: float | None = None) -> None:
-        """The LES answered ``req_id`` for ``ref``: open until ``until`` or for ``ttl_s`` (neither: until closed)."""
+    async def opened(self, req_id: str, ref: str, *, ttl_s: float | None = None) -> None:
+        """The LES answered ``req_id`` for ``ref``: open for ``ttl_s`` seconds (None: until closed)."""
         ...
 
     async def closed(self, req_id: str) -> None:
@@ -63,16 +62,12 @@ class RedisOpenRequests:
         """``SET mlp:ref:{ref} ""`` for ``ttl_s``."""
         await self._redis.set(REF_PREFIX + ref, "", px=max(1, int(ttl_s * 1000)))
 
-    async def opened(self, req_id: str, ref: str, *, until: datetime | None = None, ttl_s: float | None = None) -> None:
-        """Both keys in one transaction, with ``EXAT`` or ``PX`` when the request ends."""
-        expiry: dict[str, int] = {}
-        if until is not None:
-            expiry["exat"] = max(1, int(until.timestamp()) + 1)
-        elif ttl_s is not None:
-            expiry["px"] = max(1, int(ttl_s * 1000))
+    async def opened(self, req_id: str, ref: str, *, ttl_s: float | None = None) -> None:
+        """Both keys in one transaction, with ``PX`` when the request ends (relative: no wall clock needed)."""
+        px = None if ttl_s is None else max(1, int(ttl_s * 1000))
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.set(REF_PREFIX + ref, req_id, **expiry)  # type: ignore[arg-type]
-            pipe.set(REQ_PREFIX + req_id, ref, **expiry)  # type: ignore[arg-type]
+            pipe.set(REF_PREFIX + ref, req_id, px=px)
+            pipe.set(REQ_PREFIX + req_id, ref, px=px)
             await pipe.execute()
 
     async def closed(self, req_id: str) -> None:
@@ -92,20 +87,17 @@ class RedisOpenRequests:
 class MemoryOpenRequests:
     """The same, in this process's memory (deadlines on a monotonic clock)."""
 
-    def __init__(self, wall: Callable[[], float] = time.time, monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, monotonic: Callable[[], float] = time.monotonic) -> None:
         self._refs: dict[str, tuple[str, float | None]] = {}  # ref -> (req_id or "", deadline)
         self._reqs: dict[str, str] = {}
-        self._wall = wall
         self._monotonic = monotonic
 
     async def expect(self, ref: str, *, ttl_s: float) -> None:
         """Expected for ``ttl_s``."""
         self._refs[ref] = ("", self._monotonic() + ttl_s)
 
-    async def opened(self, req_id: str, ref: str, *, until: datetime | None = None, ttl_s: float | None = None) -> None:
+    async def opened(self, req_id: str, ref: str, *, ttl_s: float | None = None) -> None:
         """Bound, with its deadline (None: until closed)."""
-        if until is not None:
-            ttl_s = until.timestamp() - self._wall()
         self._refs[ref] = (req_id, None if ttl_s is None else self._monotonic() + ttl_s)
         self._reqs[req_id] = ref
 

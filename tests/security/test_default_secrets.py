@@ -27,6 +27,7 @@ REAL = {
     "mlp_self_client_pwd": "s-" + "6" * 20,
     "mlp_push_pwd": "u-" + "5" * 20,
     "smpp_password": "smpp5678",
+    "oauth_jwt_secret": "j-" + "3" * 40,
 }
 REAL_EMULATORS = {"les_clients": {"lbs": "l-" + "4" * 20}, "smsc_accounts": {"lbs": "smpp5678"}}
 

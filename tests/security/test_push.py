@@ -124,6 +124,21 @@ async def test_a_position_in_the_future_beyond_the_skew_refuses_the_document(pla
     assert await platform.stream() == 1
 
 
+def test_a_request_stays_open_until_its_end_on_the_injected_clock() -> None:
+    """The request's times are written on the platform's clock (pinned by the demo's --at): the open window is
+    measured from it, not from the wall clock Redis keeps."""
+    from lbs.mlp.client import open_for_s
+    from lbs.settings import Settings
+
+    settings = Settings(mlp_async_req_ttl_s=60)
+    at = datetime(2020, 1, 7, 10, 0, tzinfo=UTC)  # long ago on the wall clock
+    stop = ReportRequest(msisdns=("+32470000001",), interval_s=60, stop_time=at + timedelta(hours=1))
+    assert open_for_s(stop, at, settings) == 3600 + 60
+    lasting = ReportRequest(msisdns=("+32470000001",), interval_s=60, duration_s=600)
+    assert open_for_s(lasting, at, settings) == 600 + 60
+    assert open_for_s(ReportRequest(msisdns=("+32470000001",), interval_s=60), at, settings) is None
+
+
 def test_the_skew_is_measured_from_the_injected_clock() -> None:
     at = datetime(2026, 3, 3, 10, 0, tzinfo=UTC)
     answer = parse_answer(tlrep(REQ, [pos("32470000100", at)]), coarse_from_m=1000, max_bytes=65_536)
