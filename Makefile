@@ -11,10 +11,10 @@ setup:
 
 # `make run AT=2026-12-01T10:00+01:00` plays the scenario at that instant (any hour shows the in-hours path).
 run: setup
-	$(VENV)/lbs demo $(if $(AT),--at $(AT))
+	LBS_DEV_MODE=1 $(VENV)/lbs demo $(if $(AT),--at $(AT))
 
 demo-once: setup
-	$(VENV)/lbs demo --once $(if $(AT),--at $(AT))
+	LBS_DEV_MODE=1 $(VENV)/lbs demo --once $(if $(AT),--at $(AT))
 
 lint:
 	$(VENV)/ruff check .
@@ -24,7 +24,7 @@ typecheck:
 	$(VENV)/mypy
 
 test: setup lint typecheck
-	$(VENV)/pytest
+	LBS_DEV_MODE=1 $(VENV)/pytest
 
 check-fresh:
 	bash scripts/check-fresh

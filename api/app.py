@@ -18,6 +18,7 @@ from api.keys import (
     METRICS_KEY,
     MLP_CLIENT_KEY,
     PG_POOL_KEY,
+    PUSH_LISTENER_KEY,
     REDIS_KEY,
     SETTINGS_KEY,
 )
@@ -28,7 +29,6 @@ from api.privacy import OPENAPI_PATHS as PRIVACY_PATHS
 from api.privacy import setup_privacy_routes
 from api.root import API, SERVE_ROLES, Context, Root
 from lbs.clock import Clock
-from lbs.mlp.receiver import PUSH_OPENAPI_PATHS, PushReceiver, setup_push_routes
 from lbs.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -49,6 +49,8 @@ def _publish(app: web.Application, root: Root, name: str) -> None:
         app[CONSENT_KEY], app[LOCATION_KEY] = root.consent, root.location
     elif name == "messaging":
         app[MESSAGING_KEY] = root.messaging
+    elif name == "push" and root.push_receiver is not None:
+        app[PUSH_LISTENER_KEY] = root.push_receiver
 
 
 def _cleanup_ctx(root: Root, name: str, open_ctx: Context) -> CleanupCtx:
@@ -87,7 +89,6 @@ def create_app(
         promotions.OPENAPI_PATHS,
         camara_geofencing.OPENAPI_PATHS,
         oauth.OPENAPI_PATHS,
-        PUSH_OPENAPI_PATHS,
     ]
     app.cleanup_ctx.extend(_cleanup_ctx(root, name, ctx) for name, ctx in root.contexts({API, *roles}))
     app.add_routes(system.routes)
@@ -97,7 +98,6 @@ def create_app(
     billing.setup_billing_routes(app)
     promotions.setup_promotion_routes(app)
     camara_geofencing.setup_camara_geofencing_routes(app)
-    setup_push_routes(app, PushReceiver(settings, events=root.to_geofences, clock=root.clock))
     pois.setup_poi_routes(app)
     camara.setup_camara_routes(app)
     oauth.setup_oauth_routes(app)

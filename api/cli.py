@@ -17,6 +17,7 @@ from aiohttp import web
 from api.root import ROLES, SERVE_ROLES, parse_roles
 from lbs.billing.cli import register as register_billing
 from lbs.clock import parse_instant
+from lbs.devmode import DefaultSecretsRefused, refuse_default_secrets
 from lbs.errors import LbsError
 from lbs.pois.cli import register as register_pois
 from lbs.settings import Settings
@@ -218,10 +219,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _secrets_checked(args: argparse.Namespace, settings: Settings) -> Settings:
+    """Servers, workers and emulators refuse development secrets outside dev mode; the demo is dev mode."""
+    if args.command == "demo":
+        return settings.model_copy(update={"dev_mode": True})
+    if args.command in ("serve", "worker"):
+        refuse_default_secrets(settings)
+    elif args.command in ("les", "smsc"):
+        from les_simulator.devmode import LES_SECRETS, SMSC_SECRETS, DefaultLoginsRefused, refuse_default_logins
+
+        try:
+            refuse_default_logins(settings, LES_SECRETS if args.command == "les" else SMSC_SECRETS)
+        except DefaultLoginsRefused as err:
+            raise DefaultSecretsRefused(str(err)) from None
+    return settings
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _configure_logging(args.verbose)
-    settings = Settings()
+    try:
+        settings = _secrets_checked(args, Settings())
+    except DefaultSecretsRefused as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     try:
         if hasattr(args, "func"):  # subcommands that other parts register (e.g. billing)
             return int(args.func(settings, args))

@@ -13,7 +13,7 @@ from lbs.consent.service import ConsentService
 from lbs.location import LocationService
 from lbs.messaging.core import MessagingCore
 from lbs.metrics import Metrics
-from lbs.mlp import MlpClient
+from lbs.mlp import MlpClient, PushReceiver
 from lbs.settings import Settings
 
 SETTINGS_KEY = web.AppKey("settings", Settings)
@@ -27,5 +27,6 @@ MESSAGING_KEY = web.AppKey("messaging", MessagingCore)
 MLP_CLIENT_KEY = web.AppKey("mlp_client", MlpClient)
 CONSENT_KEY = web.AppKey("consent", ConsentService)
 LOCATION_KEY = web.AppKey("location", LocationService)
+PUSH_LISTENER_KEY = web.AppKey("mlp_push_listener", PushReceiver)
 
 PRINCIPAL_KEY = web.RequestKey("principal", Principal)

@@ -2,8 +2,8 @@
 
 Each process runs some *roles* on top of it (``docs/architecture.md``):
 
-- ``api``: what the HTTP handlers need (pool, Redis, the MLP client, consent, location, the geofence stream that
-  pushed positions feed);
+- ``api``: what the HTTP handlers need (pool, Redis, the MLP client, consent, location), and the MLP push
+  listener that feeds the geofence position stream;
 - ``messaging``: the SMPP bind, MO handling through the keyword router, MT dispatch and receipts;
 - ``geofence``: one consumer of the position stream (fences, transitions, triggers, CloudEvent deliveries);
 - ``scheduler``: the periodic jobs (:mod:`api.scheduler`), each owned by this role alone.
@@ -26,10 +26,10 @@ import redis.asyncio as aioredis
 import structlog
 
 from api import scheduler
+from api.push import serve_push
 from geofences import promotions as promotion_hooks
 from geofences.reporting import ReportingManager
 from geofences.worker import GeofenceWorker
-from geofences.worker import event_sink as geofence_event_sink
 from lbs.billing.hooks import attach as attach_billing
 from lbs.clock import Clock
 from lbs.consent.service import ConsentService
@@ -42,7 +42,9 @@ from lbs.messaging.optout import OptOutSms
 from lbs.messaging.router import KeywordRouter, Mo, Reply
 from lbs.metrics import Metrics
 from lbs.mlp import MlpClient
-from lbs.mlp.events import EventSink, LocationEvent
+from lbs.mlp.events import LocationEvent
+from lbs.mlp.receiver import PushReceiver
+from lbs.mlp.reqids import RedisOpenRequests
 from lbs.pois.search import PoiSearch
 from lbs.pois.sms import ActiveQueryDeps
 from lbs.pois.sms import register_keywords as register_poi_keywords
@@ -81,7 +83,7 @@ class Root:
         self._consent: ConsentService | None = None
         self._location: LocationService | None = None
         self._messaging: MessagingCore | None = None
-        self._geofence_sink: EventSink | None = None
+        self._push_receiver: PushReceiver | None = None
         self.jobs: list[scheduler.Job] = []
 
     # --- what the contexts build ----------------------------------------------------------------------------
@@ -118,9 +120,10 @@ class Root:
         """Whether this process runs the messaging role (its SMPP bind is then part of its health)."""
         return self._messaging is not None
 
-    async def to_geofences(self, event: LocationEvent) -> None:
-        """The sink of pushed positions (MLP slirep/tlrep): the geofence stream, on Redis."""
-        await _built(self._geofence_sink, "geofence_stream")(event)
+    @property
+    def push_receiver(self) -> PushReceiver | None:
+        """The MLP push receiver this process serves on its own listener (api role), if any."""
+        return self._push_receiver
 
     # --- one context per external resource --------------------------------------------------------------------
     @asynccontextmanager
@@ -143,7 +146,8 @@ class Root:
     async def http_session(self) -> AsyncIterator[None]:
         """The HTTP client session and the MLP client on it (the LES)."""
         self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.settings.mlp_timeout_s))
-        self._mlp = MlpClient(self._http, self.settings, events=self._count_location, clock=self.clock)
+        opened = RedisOpenRequests(self.redis)  # the requests whose pushed reports the push listener accepts
+        self._mlp = MlpClient(self._http, self.settings, events=self._count_location, clock=self.clock, opened=opened)
         try:
             yield
         finally:
@@ -162,9 +166,11 @@ class Root:
         yield
 
     @asynccontextmanager
-    async def geofence_stream(self) -> AsyncIterator[None]:
-        self._geofence_sink = geofence_event_sink(self.redis, self.settings)
-        yield
+    async def push_listener(self) -> AsyncIterator[None]:
+        """The LES's way in: pushed reports on their own listener, to the geofence position stream."""
+        async with serve_push(self.settings, self.redis, self.clock) as receiver:
+            self._push_receiver = receiver
+            yield
 
     @asynccontextmanager
     async def messaging_core(self) -> AsyncIterator[None]:
@@ -246,7 +252,7 @@ class Root:
             ("redis", self.redis_client, True),
             ("http", self.http_session, True),
             ("services", self.services, True),
-            ("geofence_stream", self.geofence_stream, API in roles),
+            ("push", self.push_listener, API in roles),
             ("messaging", self.messaging_core, MESSAGING in roles),
             ("scheduler", self.periodic_jobs, SCHEDULER in roles),
             ("geofence", self.geofence_worker, GEOFENCE in roles),

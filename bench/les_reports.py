@@ -24,6 +24,7 @@ import aiohttp
 from aiohttp import web
 
 from lbs.mlp import MlpClient, PositionReport, PushReceiver, ReportRequest, setup_push_routes
+from lbs.mlp.reqids import MemoryOpenRequests
 from lbs.settings import Settings
 
 FIRST = 32470000000
@@ -87,14 +88,15 @@ async def run(les_port: int, subscribers: int, rounds: int) -> tuple[float, int,
         les_url=f"http://127.0.0.1:{les_port}/mlp", mlp_push_url=f"http://127.0.0.1:{push_port}/mlp/push"
     )
     app = web.Application(client_max_size=settings.mlp_max_push_bytes)
-    setup_push_routes(app, PushReceiver(settings, counter.on_reports))
+    opened = MemoryOpenRequests()
+    setup_push_routes(app, PushReceiver(settings, counter.on_reports, opened=opened))
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", push_port).start()
     try:
         async with aiohttp.ClientSession() as session:
             await wait_healthy(session, les_port)
-            client = MlpClient(session, settings)
+            client = MlpClient(session, settings, opened=opened)
             request = ReportRequest(msid_range=(f"+{FIRST}", f"+{FIRST + subscribers - 1}"), interval_s=INTERVAL_S)
             busy = 0.0
             started = time.perf_counter()

@@ -4,9 +4,8 @@ A subscriber is *wanted* while a live ``geofencing`` grant (not revoked, expired
 pause) exists for an application that has an active promotion, or while an active CAMARA subscription names them
 (its consent is checked per event). :meth:`ReportingManager.reconcile` starts a periodic TLRR for each wanted
 subscriber that has none and stops (TLRSR) those no longer wanted, erasing their presence; the running requests
-are kept in the Redis hash ``gf:reporting`` (MSISDN -> LES req_id). Run it from one place (the API process or one
-worker) every ``geofence_reconcile_s``; the pushed positions come back through
-:func:`geofences.worker.event_sink`.
+are kept in the Redis hash ``gf:reporting`` (MSISDN -> LES req_id). The scheduler role runs it, in one process,
+every ``geofence_reconcile_s``; the pushed positions come back through the push listener (``api/push.py``).
 """
 
 from __future__ import annotations

@@ -41,8 +41,6 @@ from geofences.presence import PresenceStore
 from geofences.promotions import COLUMNS, FROM, add_counters, changed_fences, handle_transition
 from geofences.transitions import Report, Transition
 from lbs.clock import Clock
-from lbs.mlp import EventSink, LocationEvent
-from lbs.msisdn import to_e164
 from lbs.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -76,25 +74,6 @@ async def publish(redis: aioredis.Redis, settings: Settings, reports: Sequence[R
                 approximate=True,
             )
         await pipe.execute()
-
-
-def report_of(event: LocationEvent) -> Report | None:
-    """A pushed MLP position (``kind == "report"``) as an engine report; None for errors and our own SLIRs."""
-    if event.kind != "report" or event.position is None:
-        return None
-    p = event.position
-    return Report(to_e164(event.msisdn), p.lon, p.lat, p.accuracy_m, p.timestamp.timestamp())
-
-
-def event_sink(redis: aioredis.Redis, settings: Settings) -> EventSink:
-    """An MLP :data:`~lbs.mlp.EventSink` that appends pushed positions to the geofence stream."""
-
-    async def sink(event: LocationEvent) -> None:
-        report = report_of(event)
-        if report is not None:
-            await publish(redis, settings, [report])
-
-    return sink
 
 
 class GeofenceWorker:

@@ -145,7 +145,7 @@ class LocationService:
 
     async def locate_self(self, msisdn: str, request_id: str, mo_id: str) -> Position:
         """A subscriber asking for their own position (WHERE): the request is the consent, the MO its proof."""
-        position = await self.mlp.locate(msisdn, requestor=msisdn)
+        position = await self.mlp.locate_self(msisdn)
         entry = audit.AuditEntry(
             kind="disclosure",
             actor=msisdn[:4] + "…",

@@ -101,7 +101,7 @@ class Settings(BaseSettings):
         if not self.les_privacy_url:
             self.les_privacy_url = f"http://{self.api_host}:{self.api_port}/v1/privacy/check"
         if not self.mlp_push_url:
-            self.mlp_push_url = f"http://{self.api_host}:{self.api_port}/mlp/push"
+            self.mlp_push_url = f"http://{self.mlp_push_host}:{self.mlp_push_port}/mlp/push"
         return self
 
     def make_clock(self) -> Clock:
@@ -145,7 +145,8 @@ class Settings(BaseSettings):
 
     # --- LES / MLP (issue 4) ---
     les_clients: dict[str, str] = Field(
-        {"demo": "demo"}, description="MLP clients the LES emulator accepts: client id -> password (JSON)."
+        {"demo": "demo", "lbs-self": "dev-self-location-pwd"},
+        description="MLP clients the LES emulator accepts: client id -> password (JSON).",
     )
     les_push_allow_hosts: list[str] = Field(
         ["127.0.0.1", "::1", "localhost"],
@@ -189,8 +190,8 @@ class Settings(BaseSettings):
     mlp_breaker_reset_s: float = Field(30.0, description="Time the open breaker fails fast before one trial call.")
     mlp_push_url: str = Field(
         "",
-        description="pushaddr the platform gives the LES for slirep/tlrep reports; default http://{api_host}:"
-        "{api_port}/mlp/push.",
+        description="pushaddr the platform gives the LES for slirep/tlrep reports; default http://{mlp_push_host}:"
+        "{mlp_push_port}/mlp/push.",
     )
     mlp_max_push_bytes: int = Field(8_388_608, description="Largest pushed report document the platform parses.")
     mlp_coarse_from_m: float = Field(1_000.0, description="Positions with accuracy at or above this are 'coarse'.")
@@ -304,3 +305,36 @@ class Settings(BaseSettings):
     oauth_token_ttl_s: int = Field(600, description="Lifetime of a CAMARA access token (s).")
     oauth_request_ttl_s: int = Field(300, description="How long a subscriber has to confirm the SMS code (s).")
     oauth_otp_attempts: int = Field(3, description="Wrong SMS codes allowed before an authorisation request fails.")
+
+    # --- network edge: dev mode, MLP push listener, self-location (issue 19) ---
+    dev_mode: bool = Field(
+        False,
+        description="Development mode (LBS_DEV_MODE=1; make run, make test and the demo set it): the only mode in "
+        "which servers, workers and emulators start with the default secrets and logins.",
+    )
+    mlp_push_listen: bool = Field(
+        True, description="Whether this process serves the MLP push receiver on mlp_push_host:mlp_push_port."
+    )
+    mlp_push_host: str = Field("127.0.0.1", description="Bind address of the MLP push receiver (the LES's side only).")
+    mlp_push_port: int = Field(9211, description="Port of the MLP push receiver, apart from the provider-facing API.")
+    mlp_push_user: str = Field("lbs-push", description="User the LES presents (Basic auth) when it pushes reports.")
+    mlp_push_pwd: str = Field(
+        "dev-push-secret",
+        description="Password the LES presents (Basic auth) when it pushes reports; sent to it in each pushaddr.",
+    )
+    mlp_push_max_skew_s: float = Field(
+        30.0, description="How far in the future (s) a pushed position's time may be; a later one refuses the document."
+    )
+    mlp_async_req_ttl_s: float = Field(
+        600.0, description="How long the push receiver accepts the slirep of an asynchronous SLIR after asking (s)."
+    )
+    mlp_self_client_id: str = Field(
+        "lbs-self", description="MLP client id the platform alone uses when a subscriber asks for their own position."
+    )
+    mlp_self_client_pwd: str = Field(
+        "dev-self-location-pwd", description="Password of the platform's self-location MLP client."
+    )
+    les_self_location_clients: list[str] = Field(
+        ["lbs-self"],
+        description="LES emulator clients whose requestor = target claim skips the privacy check (self-location).",
+    )

@@ -21,6 +21,9 @@ from aiohttp import web
 from lbs import migrate
 from lbs.settings import Settings
 
+# Tests run in development mode (as `make test` does): the development secrets are accepted. The tests of the
+# refusal outside it (tests/security/test_default_secrets.py) build settings with dev_mode off.
+os.environ.setdefault("LBS_DEV_MODE", "1")
 # Tests use their own Redis db index, flushed before each test; never the application's db 0.
 TEST_REDIS_DB = int(os.environ.get("LBS_TEST_REDIS_DB", "15"))
 KEEP_TABLES = ("spatial_ref_sys", "alembic_version")
@@ -75,6 +78,8 @@ def settings(base_settings: Settings, database_url: str) -> Settings:
         "api_port": api_port,
         "les_port": free_port(),
         "les_url": "",
+        "mlp_push_port": free_port(),
+        "mlp_push_url": "",
         "smsc_port": free_port(),
         "smsc_control_port": free_port(),
         "demo_subscribers": 50,

@@ -74,6 +74,7 @@ def demo_ports(settings: Settings) -> dict[str, str]:
         "LBS_LES_PORT": str(settings.les_port),
         "LBS_SMSC_PORT": str(settings.smsc_port),
         "LBS_SMSC_CONTROL_PORT": str(settings.smsc_control_port),
+        "LBS_MLP_PUSH_PORT": str(settings.mlp_push_port),
     }
 
 

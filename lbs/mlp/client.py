@@ -9,9 +9,12 @@ immediate :class:`LesUnavailable` errors instead of piled-up requests; every loc
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import datetime, timedelta
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import aiohttp
 
@@ -21,7 +24,17 @@ from lbs.mlp.codes import TRANSIENT_CODES, ResultCode
 from lbs.mlp.errors import LesProtocolError, LesTimeout, LesUnavailable, LocationError, error_for
 from lbs.mlp.events import EventSink, LocationEvent
 from lbs.mlp.models import Position, Qos, ReportRequest
-from lbs.mlp.wire import Credentials, ServiceAnswer, WireError, build_slir, build_tlrr, build_tlrsr, parse_answer
+from lbs.mlp.reqids import OpenRequests
+from lbs.mlp.wire import (
+    Credentials,
+    PushAddr,
+    ServiceAnswer,
+    WireError,
+    build_slir,
+    build_tlrr,
+    build_tlrsr,
+    parse_answer,
+)
 from lbs.settings import Settings
 
 _HEADERS = {"Content-Type": "text/xml; charset=utf-8", "Accept": "text/xml"}
@@ -43,7 +56,10 @@ class MlpClient:
         events: EventSink | None = None,
         breaker: CircuitBreaker | None = None,
         clock: Clock = system_clock,
+        opened: OpenRequests | None = None,
     ) -> None:
+        """``opened`` records the requests whose reports the LES will push (the push receiver accepts no other);
+        without it, no pushed report of this client's requests will be accepted."""
         self._clock = clock
         self._session = session
         self.settings = settings
@@ -51,6 +67,8 @@ class MlpClient:
         self._events = events
         self.breaker = breaker or CircuitBreaker(settings.mlp_breaker_threshold, settings.mlp_breaker_reset_s)
         self._creds = Credentials(settings.mlp_client_id, settings.mlp_client_pwd, settings.mlp_serviceid or None)
+        self._self_creds = Credentials(settings.mlp_self_client_id, settings.mlp_self_client_pwd)
+        self._opened = opened
         self._timeout = aiohttp.ClientTimeout(total=settings.mlp_timeout_s)
 
     # --- public API ----------------------------------------------------------------------------------------------
@@ -65,6 +83,24 @@ class MlpClient:
         """
         results = await self.locate_many([msisdn], requestor=requestor, qos=qos, service=service)
         outcome = results[msisdn]
+        if isinstance(outcome, LocationError):
+            raise outcome
+        return outcome
+
+    async def locate_self(self, msisdn: str, *, qos: Qos | None = None) -> Position:
+        """The position of a subscriber who asked for it themself (an MO from that number is the proof).
+
+        Sent with the platform's self-location client, the one credential the LES lets claim requestor = target:
+        the exemption from the privacy check belongs to that account, never to a field an application writes.
+        """
+        started = time.perf_counter()
+        wire = wire_msisdn(msisdn)
+        body = build_slir(self._self_creds, [wire], requestor=wire, qos=qos or Qos())
+        try:
+            outcome = self._slia_results(await self._exchange(body, idempotent=True), [msisdn])[msisdn]
+        except LocationError as exc:
+            outcome = exc
+        await self._emit("slir", msisdn, msisdn, outcome, (time.perf_counter() - started) * 1000)
         if isinstance(outcome, LocationError):
             raise outcome
         return outcome
@@ -95,17 +131,27 @@ class MlpClient:
         self, msisdns: Sequence[str], *, requestor: str | None = None, qos: Qos | None = None
     ) -> str:
         """An asynchronous SLIR: returns the req_id; positions arrive later as a ``slirep`` push."""
+        ref = await self._expect()
         body = build_slir(
             self._creds,
             [wire_msisdn(m) for m in msisdns],
             requestor=_opt(requestor),
             qos=qos or Qos(),
-            push_url=self.settings.mlp_push_url,
+            push=self._push(ref),
         )
-        return self._req_id(await self._exchange(body, idempotent=False))
+        req_id = self._req_id(await self._exchange(body, idempotent=False))
+        if self._opened is not None:
+            await self._opened.opened(req_id, ref, ttl_s=self.settings.mlp_async_req_ttl_s)
+        return req_id
 
-    async def start_reports(self, request: ReportRequest, *, service: str | None = None) -> str:
-        """Start triggered location reporting (TLRR); returns the LES's req_id. Reports are pushed to us."""
+    async def start_reports(
+        self, request: ReportRequest, *, service: str | None = None, self_location: bool = False
+    ) -> str:
+        """Start triggered location reporting (TLRR); returns the LES's req_id. Reports are pushed to us.
+
+        ``self_location``: the subscriber (the request's ``requestor``) asked to be located themself; sent with the
+        platform's self-location client, as in :meth:`locate_self`. Stop it with the same flag.
+        """
         wire = ReportRequest(
             msisdns=tuple(wire_msisdn(m) for m in request.msisdns),
             msid_range=(wire_msisdn(request.msid_range[0]), wire_msisdn(request.msid_range[1]))
@@ -120,16 +166,44 @@ class MlpClient:
             requestor=_opt(request.requestor),
             qos=request.qos,
         )
-        tlrr = build_tlrr(self._for(service), wire, self.settings.mlp_push_url)
-        return self._req_id(await self._exchange(tlrr, False))
+        creds = self._self_creds if self_location else self._for(service)
+        ref = await self._expect()
+        tlrr = build_tlrr(creds, wire, self._push(ref))
+        req_id = self._req_id(await self._exchange(tlrr, False))
+        if self._opened is not None:
+            await self._record_open(req_id, ref, request)
+        return req_id
 
-    async def stop_reports(self, req_id: str) -> None:
-        """Stop triggered reporting ``req_id`` (TLRSR)."""
-        answer = await self._exchange(build_tlrsr(self._creds, req_id), idempotent=True)
+    async def stop_reports(self, req_id: str, *, self_location: bool = False) -> None:
+        """Stop triggered reporting ``req_id`` (TLRSR), with the client that started it."""
+        creds = self._self_creds if self_location else self._creds
+        answer = await self._exchange(build_tlrsr(creds, req_id), idempotent=True)
         if answer.result != ResultCode.OK:
             raise error_for(answer.result, answer.add_info)
+        if self._opened is not None:
+            await self._opened.closed(req_id)
 
     # --- internals -----------------------------------------------------------------------------------------------
+
+    async def _expect(self) -> str:
+        """A fresh ref for one request's push address, recorded as expected before the request is sent (the LES may
+        push before its answer reaches us)."""
+        ref = secrets.token_urlsafe(16)
+        if self._opened is not None:
+            await self._opened.expect(ref, ttl_s=self.settings.mlp_async_req_ttl_s)
+        return ref
+
+    def _push(self, ref: str) -> PushAddr:
+        """Where the LES pushes this request's reports (``mlp_push_url`` with ``ref``), and the credentials."""
+        s = self.settings
+        parts = urlsplit(s.mlp_push_url)
+        query = urlencode([*parse_qsl(parts.query), ("ref", ref)])
+        return PushAddr(urlunsplit(parts._replace(query=query)), s.mlp_push_user, s.mlp_push_pwd)
+
+    async def _record_open(self, req_id: str, ref: str, request: ReportRequest) -> None:
+        """Open until the request's end plus a grace for the last push; with no end, until it is stopped."""
+        assert self._opened is not None
+        await self._opened.opened(req_id, ref, ttl_s=open_for_s(request, self._clock(), self.settings))
 
     def _for(self, service: str | None) -> Credentials:
         return self._creds if service is None else replace(self._creds, serviceid=service)
@@ -213,6 +287,17 @@ class MlpClient:
                 now, kind, msisdn, requestor, app, outcome.result_code, None, latency_ms, outcome.message
             )
         await self._events(event)
+
+
+def open_for_s(request: ReportRequest, now: datetime, settings: Settings) -> float | None:
+    """How long the push receiver should accept reports of ``request`` (seconds from ``now``, the clock the request's
+    times are written in), or None while it has no end: its end plus ``mlp_async_req_ttl_s`` for the last push."""
+    grace = timedelta(seconds=settings.mlp_async_req_ttl_s)
+    started = request.start_time or now
+    ends = [t + grace for t in (request.stop_time,) if t is not None]
+    if request.duration_s is not None:
+        ends.append(started + timedelta(seconds=request.duration_s) + grace)
+    return max(1.0, (min(ends) - now).total_seconds()) if ends else None
 
 
 def _opt(requestor: str | None) -> str | None:

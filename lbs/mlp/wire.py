@@ -26,6 +26,15 @@ class Credentials:
     serviceid: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class PushAddr:
+    """What goes into ``<pushaddr>``: where the LES pushes reports, and the id/pwd it presents there (Basic auth)."""
+
+    url: str
+    id: str
+    pwd: str
+
+
 def _hdr(creds: Credentials, requestor: str | None) -> str:
     parts = [f"<id>{escape(creds.client_id)}</id>", f"<pwd>{escape(creds.pwd)}</pwd>"]
     if creds.serviceid:
@@ -65,19 +74,19 @@ _GEO_INFO = (
 )
 
 
-def _pushaddr(url: str) -> str:
-    return f"<pushaddr><url>{escape(url)}</url></pushaddr>"
+def _pushaddr(push: PushAddr) -> str:
+    return f"<pushaddr><url>{escape(push.url)}</url><id>{escape(push.id)}</id><pwd>{escape(push.pwd)}</pwd></pushaddr>"
 
 
 def build_slir(
-    creds: Credentials, msisdns: list[str], *, requestor: str | None, qos: Qos, push_url: str | None = None
+    creds: Credentials, msisdns: list[str], *, requestor: str | None, qos: Qos, push: PushAddr | None = None
 ) -> bytes:
-    """An SLIR for ``msisdns``; with ``push_url`` it is asynchronous (answer pushed as ``slirep``)."""
-    res_type = "ASYNC" if push_url else "SYNC"
+    """An SLIR for ``msisdns``; with ``push`` it is asynchronous (answer pushed as ``slirep``)."""
+    res_type = "ASYNC" if push else "SYNC"
     body = (
         f'<slir ver="{MLP_VERSION}" res_type="{res_type}"><msids>{"".join(_msid(m) for m in msisdns)}</msids>'
         f'{_eqop(qos)}{_GEO_INFO}<loc_type type="{qos.loc_type}"/><prio type="{qos.prio}"/>'
-        f"{_pushaddr(push_url) if push_url else ''}</slir>"
+        f"{_pushaddr(push) if push else ''}</slir>"
     )
     return _envelope(creds, requestor, body)
 
@@ -107,8 +116,8 @@ def _time_el(tag: str, moment: datetime) -> str:
     return f'<{tag} utc_off="{off}">{text}</{tag}>'
 
 
-def build_tlrr(creds: Credentials, req: ReportRequest, push_url: str) -> bytes:
-    """A triggered location reporting request; reports are pushed to ``push_url``."""
+def build_tlrr(creds: Credentials, req: ReportRequest, push: PushAddr) -> bytes:
+    """A triggered location reporting request; reports are pushed to ``push``."""
     msids = "".join(_msid(m) for m in req.msisdns)
     if req.msid_range:
         first, last = req.msid_range
@@ -128,7 +137,7 @@ def build_tlrr(creds: Credentials, req: ReportRequest, push_url: str) -> bytes:
         parts.append(_area_xml(req.area))
     if req.qos.hor_acc_m is not None:
         parts.append(f"<qop><hor_acc>{req.qos.hor_acc_m}</hor_acc></qop>")
-    parts += [_GEO_INFO, _pushaddr(push_url), f'<loc_type type="{req.qos.loc_type}"/>']
+    parts += [_GEO_INFO, _pushaddr(push), f'<loc_type type="{req.qos.loc_type}"/>']
     return _envelope(creds, req.requestor, f'<tlrr ver="{MLP_VERSION}">{"".join(parts)}</tlrr>')
 
 

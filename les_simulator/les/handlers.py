@@ -10,16 +10,17 @@ from aiohttp import web
 
 from lbs.mlp.codes import ResultCode
 from lbs.mlp.coords import CoordFormat, format_time
-from lbs.mlp.xmlsafe import XmlRejected, parse_xml
 from les_simulator.les import render
 from les_simulator.les.keys import CLOCK_KEY, SERVICE_KEY, SETTINGS_KEY, STATE_KEY, TRIGGERS_KEY
 from les_simulator.les.protocol import SUPPORTED_VERSIONS, LocationRequest, MlpFault, StopRequest, read_request
 from les_simulator.les.service import Ask
 from les_simulator.les.state import REQUEST_MODES
+from les_simulator.les.xmlsafe import XmlRejected, parse_xml
 
 log = logging.getLogger(__name__)
 XML_TYPE = "text/xml"
 _ANSWERS = {"slir": "slia", "tlrr": "tlra", "tlrsr": "tlrsa"}
+_PIECE = 65_536  # bytes asked of the socket per read
 
 
 def _xml(body: bytes) -> web.Response:
@@ -27,10 +28,17 @@ def _xml(body: bytes) -> web.Response:
 
 
 async def _read_body(request: web.Request, limit: int) -> bytes:
-    body = await request.content.read(limit + 1)
-    if len(body) > limit:
+    """The whole body, however many pieces it arrives in (one read gives only what has arrived so far)."""
+    declared = request.content_length
+    if declared is not None and declared > limit:
         raise MlpFault(ResultCode.FORMAT_ERROR, f"request larger than {limit} bytes")
-    return body
+    pieces, size = [], 0
+    while piece := await request.content.read(_PIECE):
+        size += len(piece)
+        if size > limit:
+            raise MlpFault(ResultCode.FORMAT_ERROR, f"request larger than {limit} bytes")
+        pieces.append(piece)
+    return b"".join(pieces)
 
 
 async def mlp_endpoint(request: web.Request) -> web.StreamResponse:

@@ -1,7 +1,9 @@
 """The LES's privacy checker: asked before every disclosure, like a real LES's privacy profile register.
 
 Default: the platform's consent registry over HTTP (``POST /v1/privacy/check`` with the internal bearer key).
-Standalone: a local table. Both apply the self-location rule (a subscriber may always locate themself).
+Standalone: a local table. Self-location is not theirs to decide: the LES grants it before asking them, and only to
+the clients allowed to claim it (:meth:`les_simulator.les.service.LocationService.may_claim_self`); a requestor that
+names the target from any other client is not passed on, so no checker can take it for self-location.
 """
 
 from __future__ import annotations
@@ -66,7 +68,7 @@ def same_subscriber(a: str | None, b: str) -> bool:
 
 
 class LocalPrivacyChecker:
-    """A fixed table of (msisdn, application) -> precision, plus the self-location rule."""
+    """A fixed table of (msisdn, application) -> precision."""
 
     def __init__(self, grants: dict[tuple[str, str], PrecisionName] | None = None) -> None:
         self.grants: dict[tuple[str, str], PrecisionName] = dict(grants or {})
@@ -80,9 +82,7 @@ class LocalPrivacyChecker:
         return cls(grants)
 
     async def check(self, query: PrivacyQuery) -> PrivacyDecision:
-        """Self-location first, then the table; deny otherwise."""
-        if same_subscriber(query.requestor, query.msisdn):
-            return PrivacyDecision(True, "exact", "self_location")
+        """The table; deny otherwise."""
         precision = self.grants.get((query.msisdn, query.application))
         if precision is None:
             return PrivacyDecision(False, reason="no_grant")

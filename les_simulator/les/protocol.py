@@ -14,7 +14,7 @@ from datetime import datetime
 
 from lbs.mlp.codes import ResultCode
 from lbs.mlp.coords import CoordError, parse_ordinate, parse_time
-from lbs.mlp.xmlsafe import text_of
+from les_simulator.les.xmlsafe import text_of
 
 SUPPORTED_VERSIONS = ("3.0.0", "3.1.0", "3.2.0", "3.3.0", "3.4.0", "3.5.0")
 SUPPORTED_SERVICES = ("slir", "tlrr", "tlrsr")

@@ -1,7 +1,8 @@
 """Answering location requests for one subscriber at a time: the LES's core rules.
 
 Order for each subscriber, as a real LES would do it: is it ours -> may this client see it (privacy, before
-anything about the handset leaks) -> is the handset reachable -> can the requested quality be met -> measure.
+anything about the handset leaks: the self-location exemption for the platform's own self-location account, else
+the privacy checker) -> is the handset reachable -> can the requested quality be met -> measure.
 """
 
 from __future__ import annotations
@@ -16,7 +17,13 @@ from lbs.settings import Settings
 from les_simulator.les.clock import Clock
 from les_simulator.les.population import Population
 from les_simulator.les.positioning import CELL, Fix, Method, QopError, choose_method, coarsen, measure
-from les_simulator.les.privacy import PrivacyChecker, PrivacyDecision, PrivacyQuery, PrivacyUnavailable
+from les_simulator.les.privacy import (
+    PrivacyChecker,
+    PrivacyDecision,
+    PrivacyQuery,
+    PrivacyUnavailable,
+    same_subscriber,
+)
 from les_simulator.les.protocol import SUPPORTED_MSID_TYPES, Header, LocationRequest, MlpFault, Target
 from les_simulator.les.render import PosOutcome
 from les_simulator.les.state import LesState
@@ -105,10 +112,19 @@ class LocationService:
         fix = await self._position(index, ask)
         return coarsen(fix, self.settings.les_coarse_h3_res) if decision.precision == "coarse" else fix
 
+    def may_claim_self(self, ask: Ask) -> bool:
+        """Whether this client may claim that the subscriber asks about themself: the exemption from the privacy
+        check belongs to an authenticated account (``les_self_location_clients``, the platform's own), never to
+        the requestor field a client writes."""
+        return ask.header.client_id in self.settings.les_self_location_clients
+
     async def _privacy(self, index: int, ask: Ask) -> PrivacyDecision:
-        query = PrivacyQuery(
-            self.population.msisdn(index), ask.header.client_id, ask.header.requestor, ask.header.serviceid, ask.purpose
-        )
+        msisdn, requestor = self.population.msisdn(index), ask.header.requestor
+        if same_subscriber(requestor, msisdn):
+            if self.may_claim_self(ask):
+                return PrivacyDecision(True, "exact", "self_location")
+            requestor = None  # an unverified claim of self is not passed on: the checker decides on grants alone
+        query = PrivacyQuery(msisdn, ask.header.client_id, requestor, ask.header.serviceid, ask.purpose)
         try:
             decision = await self.privacy.check(query)
         except PrivacyUnavailable as exc:

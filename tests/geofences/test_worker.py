@@ -3,7 +3,6 @@ trigger fires twice; promotion edits reach a running worker; the CLI hook."""
 
 from __future__ import annotations
 
-import argparse
 from typing import Any
 
 import asyncpg
@@ -13,7 +12,7 @@ from aiohttp.test_utils import TestClient
 from geofences.geo import M_PER_DEG
 from geofences.presence import outbox_key
 from geofences.transitions import Report
-from geofences.worker import GeofenceWorker, parse_entry, publish, register, report_fields
+from geofences.worker import GeofenceWorker, parse_entry, publish, report_fields
 from lbs.consent.decision import Purpose
 from lbs.db import create_pool
 from lbs.settings import Settings
@@ -165,33 +164,8 @@ async def test_edits_reach_a_running_worker(
         await pool.close()
 
 
-def test_entry_codec_and_cli_hook() -> None:
+def test_entry_codec() -> None:
     report = Report("+32470000001", 4.35, 50.84, 12.5, 1764000000.25)
     fields = {k.encode(): v.encode() for k, v in report_fields(report).items()}
     assert parse_entry(fields) == report
     assert parse_entry({b"msisdn": b"+1"}) is None and parse_entry({b"p": b"+1|2|3"}) is None
-    parser = argparse.ArgumentParser()
-    register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["worker", "geofence"])
-    assert callable(args.func)
-
-
-async def test_pushed_mlp_positions_feed_the_stream(settings: Settings, redis_client: aioredis.Redis) -> None:
-    from datetime import UTC, datetime
-
-    from geofences.worker import event_sink, report_of
-    from lbs.mlp import LocationEvent, Position, ResultCode
-
-    at = datetime(2026, 11, 25, 13, 0, tzinfo=UTC)
-    position = Position(50.8467, 4.3525, 35.0, at, "A-GNSS", "exact")
-    pushed = LocationEvent(at, "report", "32470000001", None, "PROMOCITY", ResultCode(0), position)
-    assert report_of(pushed) == Report("+32470000001", 4.3525, 50.8467, 35.0, at.timestamp())
-    failed = LocationEvent(at, "report", "32470000001", None, "PROMOCITY", ResultCode(0), None)
-    ours = LocationEvent(at, "slir", "32470000001", None, "PROMOCITY", ResultCode(0), position)
-    assert report_of(failed) is None and report_of(ours) is None
-    s = worker_settings(settings)
-    sink = event_sink(redis_client, s)
-    for event in (pushed, failed, ours):
-        await sink(event)
-    entries = await redis_client.xrange(s.geofence_stream)
-    assert [parse_entry(fields) for _, fields in entries] == [report_of(pushed)]

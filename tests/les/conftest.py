@@ -13,7 +13,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from lbs.mlp import EventQueue, MlpClient, PositionReport, PushReceiver, setup_push_routes
+from lbs.mlp import EventQueue, MemoryOpenRequests, MlpClient, PositionReport, PushReceiver, setup_push_routes
 from lbs.settings import Settings
 from les_simulator.les.app import create_les_app
 from les_simulator.les.clock import VirtualClock
@@ -107,6 +107,11 @@ class Platform:
     reports: list[PositionReport]
     receiver: PushReceiver
     server: TestServer
+    opened: MemoryOpenRequests
+
+    @property
+    def push_url(self) -> str:
+        return str(self.server.make_url("/mlp/push"))
 
 
 @pytest.fixture
@@ -117,14 +122,15 @@ async def platform(les: Les, http: aiohttp.ClientSession) -> AsyncIterator[Platf
         reports.extend(batch)
 
     events = EventQueue()
+    opened = MemoryOpenRequests()
     app = web.Application()
-    receiver = PushReceiver(les.settings, on_reports, events.sink)
+    receiver = PushReceiver(les.settings, on_reports, events.sink, opened=opened)
     setup_push_routes(app, receiver)
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     settings = les.settings.model_copy(update={"les_url": les.url, "mlp_push_url": str(server.make_url("/mlp/push"))})
-    client = MlpClient(http, settings, events=events.sink)
+    client = MlpClient(http, settings, events=events.sink, opened=opened)
     try:
-        yield Platform(client, events, reports, receiver, server)
+        yield Platform(client, events, reports, receiver, server, opened)
     finally:
         await server.close()

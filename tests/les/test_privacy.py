@@ -118,7 +118,9 @@ async def test_les_asks_the_platform_before_disclosing(http: aiohttp.ClientSessi
     les = await _les_with_http_privacy(settings)
     try:
         client = MlpClient(http, settings.model_copy(update={"les_url": str(les.make_url("/mlp"))}))
-        assert (await client.locate(DENIED, requestor=DENIED)).precision == "exact"  # self-location
+        assert (await client.locate_self(DENIED)).precision == "exact"  # the platform's self-location client
+        with pytest.raises(PositioningNotAllowed):  # the same claim from an ordinary client: the platform (whose
+            await client.locate(DENIED, requestor=DENIED)  # check would take it for self-location) never sees it
         assert (await client.locate(COARSE)).precision == "coarse"
         with pytest.raises(PositioningNotAllowed):
             await client.locate(DENIED)

@@ -16,7 +16,7 @@ def in_brussels(pos: Position, les: Les) -> bool:
 
 
 async def test_self_location_is_allowed_and_returns_a_position(les: Les, platform: Platform) -> None:
-    pos = await platform.client.locate(DENIED, requestor=DENIED)
+    pos = await platform.client.locate_self(DENIED)
     assert in_brussels(pos, les)
     assert pos.timestamp.tzinfo is not None
     assert pos.method in {"CELL", "E-CID", "A-GNSS"}

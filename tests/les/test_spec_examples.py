@@ -13,9 +13,11 @@ from lbs.mlp.wire import parse_answer
 from lbs.mlp.xmlsafe import parse_xml
 from lbs.settings import Settings
 from les_simulator.les.clock import VirtualClock
+from les_simulator.les.push import basic_auth
 from tests.les.conftest import Les, Platform, eventually, make_settings
 
 FIXTURES = Path(__file__).parent / "fixtures"
+PUSH_USER, PUSH_PWD = Settings().mlp_push_user, Settings().mlp_push_pwd
 OURS = {"461011334411": "32470000020", "461018765710": "32470000010", "461018765712": "32470000012"}
 OURS |= {"461018765711": "32470000011"}
 
@@ -24,8 +26,24 @@ def fixture(name: str) -> str:
     return (FIXTURES / name).read_text()
 
 
+class EveryRequest:
+    """The push receiver's registry in these tests: the test sends the spec's requests to the LES itself, in the
+    platform's stead, so the platform's MLP client never records their req_ids."""
+
+    async def accepts(self, req_id: str, ref: str | None) -> bool:
+        return True
+
+
+@pytest.fixture
+def platform(platform: Platform) -> Platform:
+    platform.receiver.opened = EveryRequest()  # type: ignore[assignment]
+    return platform
+
+
 def localised(name: str, push_url: str) -> str:
-    text = fixture(name).replace("http://location.application.com/mlp", push_url)
+    # The spec's pushaddr has only a url; the platform adds the push credentials, so the test does too.
+    credentials = f"<id>{PUSH_USER}</id><pwd>{PUSH_PWD}</pwd>"
+    text = fixture(name).replace("http://location.application.com/mlp</url>", f"{push_url}</url>{credentials}")
     for theirs, ours in OURS.items():
         text = text.replace(theirs, ours)
     return text
@@ -179,7 +197,9 @@ def test_answer_examples() -> None:
 
 @pytest.mark.parametrize(("name", "count"), [("slirep_rep.xml", 2), ("tlrep_rep.xml", 2)])
 async def test_report_examples_are_received(platform: Platform, les: Les, name: str, count: int) -> None:
-    async with les.http.post(platform.server.make_url("/mlp/push"), data=(FIXTURES / name).read_bytes()) as resp:
+    auth = {"Authorization": basic_auth(PUSH_USER, PUSH_PWD)}
+    url = platform.server.make_url("/mlp/push")
+    async with les.http.post(url, data=(FIXTURES / name).read_bytes(), headers=auth) as resp:
         assert resp.status == 200
     assert len(platform.reports) == count
     assert platform.reports[0].msid == "+461011334411"

@@ -13,6 +13,7 @@ from lbs.mlp import AreaTrigger, Circle, LesProtocolError, PolygonArea, ReportRe
 from lbs.mlp.showcase import show_triggered_reports
 from lbs.settings import Settings
 from les_simulator.les.keys import TRIGGERS_KEY
+from les_simulator.les.push import basic_auth
 from tests.les.conftest import DENIED, GRANTED, START, Les, Platform, eventually, make_settings
 from tests.les.test_control import call
 
@@ -141,7 +142,8 @@ async def test_async_slir_is_pushed_as_slirep(platform: Platform) -> None:
 
 
 async def test_receiver_refuses_garbage_with_a_gem(les: Les, platform: Platform) -> None:
-    async with les.http.post(platform.server.make_url("/mlp/push"), data=b"<svc_result><slia/></svc_result>") as r:
+    auth = {"Authorization": basic_auth(les.settings.mlp_push_user, les.settings.mlp_push_pwd)}
+    async with les.http.post(platform.push_url, data=b"<svc_result><slia/></svc_result>", headers=auth) as r:
         assert r.status == 400
         assert 'resid="105"' in await r.text()
     assert platform.receiver.rejected == 1

@@ -27,7 +27,8 @@ async def test_two_workers_share_the_tier(
     await db.execute("UPDATE short_codes SET throughput_tps = $1", TIER)
     stop_smsc = await start_smsc(settings)
     app_a, stop_a = await start_platform(settings)
-    _, stop_b = await start_platform(settings.model_copy(update={"api_port": free_port()}))
+    second = {"api_port": free_port(), "mlp_push_port": free_port()}  # a second API process: its own listeners
+    _, stop_b = await start_platform(settings.model_copy(update=second))
     try:
         for i in range(COUNT):
             await app_a[MESSAGING_KEY].send(MtRequest(f"+3247000{i % 10:04d}", f"tier test {i}", "3311"))
