@@ -20,6 +20,7 @@ from api.camara_geofencing import BASE, OPENAPI_PATHS, check_sink, setup_camara_
 from api.openapi import OPENAPI_FRAGMENTS_KEY
 from geofences import camara
 from geofences.worker import GeofenceWorker, publish
+from lbs import outbound
 from lbs.clock import FrozenClock
 from lbs.consent.decision import Purpose
 from lbs.db import create_pool
@@ -199,7 +200,7 @@ async def test_events_delivered_signed_with_retries_and_end(
     plain = request(url, types=(camara.AREA_LEFT,))
     plain["sinkCredential"] = {"credentialType": "PLAIN", "identifier": "me", "secret": "s3cret"}
     second = await (await camara_client.post(BASE, json=plain, headers=token)).json()
-    s = worker_settings(settings, geofence_delivery_backoff_s=0.0)
+    s = worker_settings(settings, geofence_delivery_backoff_s=0.0, geofence_camara_loopback_http=True)
     pool = await create_pool(s)
     recorder.fail = 1  # the first POST fails: retried
     try:
@@ -212,7 +213,7 @@ async def test_events_delivered_signed_with_retries_and_end(
         await publish(redis_client, s, reports)
         while await worker.run_once(block_ms=10):
             pass
-        async with aiohttp.ClientSession() as session:
+        async with outbound.session(s) as session:
             while await worker.deliver(session):
                 pass
     finally:
