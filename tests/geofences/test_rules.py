@@ -125,11 +125,10 @@ def test_literal_braces() -> None:
     assert render("{{code}}: {coupon}", name="", shop="", distance_m=None, coupon="X") == "{code}: X"
 
 
-@given(
-    st.lists(st.sampled_from(["{", "}", "{{", "}}", "name", "shop", ":", "!r", "x", "é", " "]), max_size=20).map(
-        "".join
-    )
-)
+PIECES = ["{", "}", "{{", "}}", "name", "shop", ":", "!r", "x", "é", " "]
+
+
+@given(st.lists(st.sampled_from(PIECES), max_size=20).map("".join))
 def test_render_is_total_and_matches_format_on_accepted_templates(template: str) -> None:
     values = {"name": "-20%", "shop": "Chez {Léon}", "coupon": "AB12"}
     text = render(template, distance_m=None, **values)  # never raises
