@@ -12,7 +12,7 @@ import redis.asyncio as aioredis
 import structlog
 from aiohttp import web
 
-from api import billing, camara, camara_geofencing, consent, oauth, pois, promotions, system, v1
+from api import billing, camara, camara_geofencing, consent, oauth, operator, pois, promotions, system, v1
 from api.keys import (
     CLOCK_KEY,
     CONSENT_KEY,
@@ -199,6 +199,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         camara_geofencing.OPENAPI_PATHS,
         oauth.OPENAPI_PATHS,
         PUSH_OPENAPI_PATHS,
+        operator.OPENAPI_PATHS,
     ]
     app.cleanup_ctx.extend(
         [_postgres, _redis, _geofence_stream, _http_session, _messaging, _retention, _geofence_reporting]
@@ -214,4 +215,5 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     pois.setup_poi_routes(app)
     camara.setup_camara_routes(app)
     oauth.setup_oauth_routes(app)
+    operator.setup_operator_routes(app)
     return app

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import math
 import os
 import socket
 from collections import Counter
@@ -55,6 +56,7 @@ from lbs.settings import Settings
 log = structlog.get_logger(__name__)
 
 SYNC_OVERLAP = timedelta(seconds=5)  # re-read recent changes: a slow transaction may commit an older updated_at
+MAX_EPOCH_S = 32_503_680_000.0  # year 3000: beyond, a report time is garbage (and datetime cannot hold it)
 BACKOFF_FIRST_S = 0.5  # after a failed step; doubles up to BACKOFF_MAX_S, so an outage is not hammered
 BACKOFF_MAX_S = 30.0
 DELIVERY_IDLE_S = 0.2  # the delivery task's pause when nothing is due
@@ -81,9 +83,11 @@ def parse_entry(fields: dict[bytes, bytes]) -> Report | None:
     """A stream entry as a report (None when malformed: acknowledged and dropped)."""
     try:
         msisdn, lon, lat, accuracy, at = fields[b"p"].decode().split("|")
-        return Report(msisdn, float(lon), float(lat), float(accuracy), float(at))
+        report = Report(msisdn, float(lon), float(lat), float(accuracy), float(at))
     except (KeyError, ValueError, UnicodeDecodeError):
         return None
+    sane = -180 <= report.lon <= 180 and -90 <= report.lat <= 90 and 0 <= report.accuracy_m < math.inf
+    return report if sane and 0 < report.at < MAX_EPOCH_S else None
 
 
 async def publish(redis: aioredis.Redis, settings: Settings, reports: Sequence[Report]) -> None:

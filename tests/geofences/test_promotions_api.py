@@ -107,6 +107,10 @@ async def test_crud_pause_resume_and_tenancy(client: TestClient, keys: dict[str,
         ({"fence": {"center": [179.99, 10], "radius_m": 5000}}, "INVALID_FENCE", "antimeridian"),
         ({"fence": {"center": GRAND_PLACE, "radius_m": 1e6}}, "INVALID_FENCE", "radius_m"),
         ({"template": "Hi {msisdn}"}, "INVALID_ARGUMENT", "placeholders"),
+        ({"template": "Hi {name:d}"}, "INVALID_ARGUMENT", "not a placeholder"),
+        ({"template": "Hi {name:>999999999}"}, "INVALID_ARGUMENT", "not a placeholder"),
+        ({"template": "Hi {name:{x}}"}, "INVALID_ARGUMENT", "not a placeholder"),
+        ({"template": "Hi {shop!r}"}, "INVALID_ARGUMENT", "not a placeholder"),
         ({"trigger": "dwell"}, "INVALID_ARGUMENT", "dwell_s"),
         ({"valid_until": "2026-10-01T00:00:00+01:00"}, "INVALID_ARGUMENT", "valid_until"),
         ({"valid_from": "2026-11-01T00:00:00"}, "INVALID_ARGUMENT", "timezone"),
@@ -137,6 +141,16 @@ async def test_patch_body_errors(client: TestClient, keys: dict[str, str]) -> No
         url, json={"hours_from": "21:00", "hours_until": "20:00"}, headers=auth(keys["promocity"])
     )
     assert resp.status == 400
+
+
+@pytest.mark.parametrize("template", ["{name:d}", "{name:>999999999}", "{name:{x}}", "{coupon!s}"])
+async def test_patch_refuses_poison_templates(client: TestClient, keys: dict[str, str], template: str) -> None:
+    created = await create(client, keys["promocity"])
+    url = f"/v1/promotions/{created['id']}"
+    resp = await client.patch(url, json={"template": template}, headers=auth(keys["promocity"]))
+    body = await resp.json()
+    assert resp.status == 400 and body["code"] == "INVALID_ARGUMENT" and set(body) == {"status", "code", "message"}
+    assert (await (await client.get(url, headers=auth(keys["promocity"]))).json())["template"] == created["template"]
 
 
 async def test_openapi_documents_every_promotion_route(client: TestClient) -> None:
