@@ -15,11 +15,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import asyncpg
 from aiohttp import web
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from api.auth import provider_id_of, require
 from api.keys import PG_POOL_KEY, SETTINGS_KEY
-from api.validation import parse_json, read_json, validate
+from api.validation import parse_json, read_json, validate, whole_number
 from geofences.config import limits_from
 from geofences.model import parse_shape, shape_to_geojson
 from geofences.promotions import COLUMNS, FROM, counters
@@ -62,6 +62,13 @@ class PromotionIn(BaseModel):
     cap: Cap = Cap()
     budget_messages: int | None = Field(None, ge=0)
     budget_minor: int | None = Field(None, ge=0, description="Money budget in minor units (cents).")
+
+    @field_validator("hours_from", "hours_until")
+    @classmethod
+    def _wall_clock(cls, value: time) -> time:
+        if value.tzinfo is not None:  # hours are wall-clock times in `timezone`; an offset here cannot be compared
+            raise ValueError("a time of day without an offset (the promotion's timezone applies)")
+        return value
 
     @model_validator(mode="after")
     def _coherent(self) -> PromotionIn:
@@ -157,10 +164,7 @@ async def _fetch(pool: asyncpg.Pool[Any], provider_id: int, promotion_id: int) -
 
 
 def _promotion_id(request: web.Request) -> int:
-    raw = request.match_info["promotion_id"]
-    if not raw.isdigit() or len(raw) > 18:
-        raise NotFound(f"no promotion {raw!r}")
-    return int(raw)
+    return whole_number(request.match_info["promotion_id"], "promotion_id")
 
 
 async def create_promotion(request: web.Request) -> web.Response:

@@ -87,8 +87,9 @@ async def test_crud_pause_resume_and_tenancy(client: TestClient, keys: dict[str,
     assert resp.status == 404
     resp = await client.get(url + "/report", headers=auth(keys["promocity"]))  # the report outlives it
     assert resp.status == 200
-    resp = await client.get("/v1/promotions/abc", headers=auth(keys["promocity"]))
-    assert resp.status == 404
+    for bad in ("abc", "99999999999999999999", "\u00b2", "\u0661\u0662"):  # not an id: 400, never a 500
+        resp = await client.get(f"/v1/promotions/{bad}", headers=auth(keys["promocity"]))
+        assert resp.status == 400 and (await resp.json())["code"] == "INVALID_ARGUMENT"
 
 
 @pytest.mark.parametrize(
@@ -115,6 +116,10 @@ async def test_crud_pause_resume_and_tenancy(client: TestClient, keys: dict[str,
         ({"valid_until": "2026-10-01T00:00:00+01:00"}, "INVALID_ARGUMENT", "valid_until"),
         ({"valid_from": "2026-11-01T00:00:00"}, "INVALID_ARGUMENT", "timezone"),
         ({"timezone": "Mars/Olympus"}, "INVALID_ARGUMENT", "time zone"),
+        ({"hours_from": "09:00:00+02:00"}, "INVALID_ARGUMENT", "hours_from"),  # aware vs naive: was a 500
+        ({"hours_until": "20:00Z"}, "INVALID_ARGUMENT", "without an offset"),
+        ({"name": "Nul\u0000"}, "INVALID_ARGUMENT", "NUL"),
+        ({"budget_minor": 2**63}, "INVALID_ARGUMENT", "out of range"),
         ({"application": "OTHERAPP"}, "INVALID_ARGUMENT", "no application"),
         ({"source": "not a sender!"}, "INVALID_ARGUMENT", "sender"),
         ({"days": "089"}, "INVALID_ARGUMENT", "days"),
