@@ -9,6 +9,7 @@ connected to (dev mode).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from datetime import UTC, datetime
 from typing import Any
@@ -228,12 +229,19 @@ async def test_errors_do_not_tell_open_from_closed_ports() -> None:
     closed_port = closed.getsockname()[1]
     closed.close()
 
+    release = asyncio.Event()
+    handlers: list[asyncio.Task[Any]] = []
+
     async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writer.close()
+        await writer.wait_closed()
 
     async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await asyncio.sleep(2)
+        handlers.append(asyncio.current_task())  # type: ignore[arg-type]
+        await release.wait()  # accepts, never answers: the client times out
         writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
 
     not_http = await asyncio.start_server(hang_up, "127.0.0.1", 0)
     slow = await asyncio.start_server(silent, "127.0.0.1", 0)
@@ -242,8 +250,11 @@ async def test_errors_do_not_tell_open_from_closed_ports() -> None:
         async with outbound.session(Settings(geofence_camara_loopback_http=True)) as session:
             errors = [await outbound.post(session, f"http://127.0.0.1:{p}/x", b"{}", {}, 0.5) for p in ports]
     finally:
-        not_http.close()
-        slow.close()
+        release.set()
+        await asyncio.gather(*handlers)
+        for server in (not_http, slow):
+            server.close()
+            await server.wait_closed()
     assert errors == [outbound.UNREACHABLE] * 3
 
 
