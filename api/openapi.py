@@ -146,7 +146,7 @@ def build_document(app: web.Application) -> dict[str, Any]:
     components = _components()
     schemas: dict[str, Any] = dict(components["schemas"])
     for template, item in paths.items():
-        _declare_path_params(template, item)
+        _declare_path_params(template, item, components)
     paths = _hoist_defs(paths, schemas)
     for name in list(schemas):  # what a component's own $defs adds is hoisted already
         schemas[name] = _hoist_defs(schemas[name], schemas)
@@ -162,17 +162,29 @@ def build_document(app: web.Application) -> dict[str, Any]:
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
 
-def _declare_path_params(template: str, item: dict[str, Any]) -> None:
+def _declare_path_params(template: str, item: dict[str, Any], components: dict[str, Any]) -> None:
     names = re.findall(r"{([^}]+)}", template)
-    shared = {p["name"] for p in item.get("parameters", []) if p.get("in") == "path"}
+    shared = _path_names(item.get("parameters", []), components)
     for method in HTTP_METHODS:
         op = item.get(method)
         if op is None:
             continue
-        declared = shared | {p["name"] for p in op.get("parameters", []) if p.get("in") == "path"}
+        declared = shared | _path_names(op.get("parameters", []), components)
         missing = [path_param(n, f"The {n.replace('_', ' ')}") for n in names if n not in declared]
         if missing:
             op["parameters"] = [*op.get("parameters", []), *missing]
+
+
+def _path_names(parameters: list[dict[str, Any]], components: dict[str, Any]) -> set[str]:
+    """Names of the path parameters declared, inline or as ``#/components/parameters/...`` references."""
+    found = set()
+    for p in parameters:
+        ref = p.get("$ref", "")
+        if ref.startswith("#/components/parameters/"):
+            p = components.get("parameters", {}).get(ref.rsplit("/", 1)[1], {})
+        if p.get("in") == "path" and "name" in p:
+            found.add(p["name"])
+    return found
 
 
 def _hoist_defs(node: Any, schemas: dict[str, Any]) -> Any:

@@ -69,5 +69,6 @@ async def test_document_is_valid_openapi_31(
     for path, item in doc["paths"].items():
         names = set(re.findall(r"{([^}]+)}", path))
         for method, op in item.items():
-            declared = {p["name"] for p in op.get("parameters", []) if p["in"] == "path"}
+            params = [_resolve(doc, p["$ref"]) if "$ref" in p else p for p in op.get("parameters", [])]
+            declared = {p["name"] for p in params if p["in"] == "path"}
             assert declared == names, f"{method.upper()} {path}"

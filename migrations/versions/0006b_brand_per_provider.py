@@ -5,7 +5,7 @@ used up that provider's daily slot. Rows from before are given the provider of t
 unknown: the platform's own sends).
 
 Revision ID: 0006_brand
-Revises: 0005
+Revises: 0006_camara
 Create Date: 2026-11-28
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006_brand"
-down_revision = "0005"
+down_revision = "0006_camara"
 branch_labels = None
 depends_on = None
 

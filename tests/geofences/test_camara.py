@@ -17,6 +17,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from api.app import create_app
 from api.camara_geofencing import BASE, OPENAPI_PATHS, check_sink, setup_camara_geofencing_routes
+from api.keys import OUTBOUND_RESOLVER_KEY
 from api.openapi import OPENAPI_FRAGMENTS_KEY
 from geofences import camara
 from geofences.worker import GeofenceWorker, publish
@@ -29,6 +30,7 @@ from lbs.settings import Settings
 from tests.camara.spec import validate_event, validate_response
 from tests.geofences.test_promotions_api import GRAND_PLACE, MSISDN, NOW, auth, grant_to
 from tests.geofences.test_worker import walk, worker_settings
+from tests.stub_dns import PUBLIC, StubResolver
 
 API = "geofencing-subscriptions"
 
@@ -39,6 +41,7 @@ async def camara_client(settings: Settings, db: asyncpg.Connection[Any], aiohttp
         settings.model_copy(update={"smpp_enabled": False, "geofence_camara_loopback_http": True}),
         clock=FrozenClock(NOW),  # the workers below run on NOW too
     )
+    app[OUTBOUND_RESOLVER_KEY] = StubResolver({"sink.example": [PUBLIC]})  # sinks by name: no DNS leaves the machine
     if OPENAPI_PATHS not in app[OPENAPI_FRAGMENTS_KEY]:
         setup_camara_geofencing_routes(app)
         app[OPENAPI_FRAGMENTS_KEY].append(OPENAPI_PATHS)

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from typing import Any
 
 import aiohttp
 import asyncpg
 import hypothesis
 import schemathesis
-from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.test_utils import TestServer
 from hypothesis import HealthCheck, Phase, given
 from schemathesis import GenerationMode
@@ -25,18 +23,9 @@ from api.app import create_app
 from api.keys import OUTBOUND_RESOLVER_KEY
 from lbs.apikeys import create_key
 from lbs.settings import Settings
+from tests.stub_dns import StubResolver
 
 EXAMPLES = 8  # per operation, role and mode: ~60 operations x their roles x 2 modes: about 20 s
-
-
-class NoDns(AbstractResolver):
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        raise OSError(f"test: {host} is not resolved")
-
-    async def close(self) -> None:
-        pass
 
 
 async def _keys(db: asyncpg.Connection[Any]) -> dict[str, str]:
@@ -95,7 +84,7 @@ def _run(operation: Any, mode: GenerationMode, base_url: str, role: dict[str, st
 
 async def test_no_input_gives_a_server_error(settings: Settings, db: asyncpg.Connection[Any]) -> None:
     app = create_app(settings.model_copy(update={"smpp_enabled": False, "geofence_reporting": False}))
-    app[OUTBOUND_RESOLVER_KEY] = NoDns()
+    app[OUTBOUND_RESOLVER_KEY] = StubResolver({})  # no name resolves: no DNS query leaves the machine
     keys = await _keys(db)
     async with TestServer(app, host="127.0.0.1") as server:
         base = str(server.make_url("")).rstrip("/")
