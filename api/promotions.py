@@ -9,7 +9,7 @@ DELETE keeps the row (status ``deleted``) so its report stays readable.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, time
+from datetime import time
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -17,7 +17,7 @@ import asyncpg
 from aiohttp import web
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from api.auth import provider_id_of, require
+from api.auth import clock_of, provider_id_of, require
 from api.keys import PG_POOL_KEY, SETTINGS_KEY
 from api.validation import parse_json, read_json, validate, whole_number
 from geofences.config import limits_from
@@ -153,7 +153,7 @@ async def _checked_columns(
     the provider's own (403 for another's sender or brand)."""
     values = _columns(request, body)
     values["application_id"] = await _application_id(pool, provider_id, body.application)
-    today = datetime.now(UTC).date()  # the OADC option is paid by the month: the day is precise enough
+    today = clock_of(request.app)().date()  # the OADC option is paid by the month
     values["source"] = await check_sender(pool, provider_id, values["source"], request.app[SETTINGS_KEY], today)
     values["brand"] = await check_brand(pool, provider_id, values["brand"])
     return values

@@ -3,7 +3,7 @@ platform's shared code, or its paid OADC; brands are per provider (daily slot, S
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
@@ -56,7 +56,7 @@ async def test_own_short_code_shared_code_and_paid_oadc(
     assert (await create(client, token, source="4444"))["source"] == "4444"
     assert (await create(client, token))["source"] == "3311"  # the platform's shared code, held by no provider
     pid = await db.fetchval("SELECT id FROM providers WHERE name = 'PromoCity'")
-    month = datetime.now(UTC).date().replace(day=1)
+    month = NOW.date().replace(day=1)  # the app's clock (FrozenClock at NOW)
     await db.execute(
         "INSERT INTO billing_fees (provider_id, kind, description, amount_minor, currency, recurring, starts_on)"
         " VALUES ($1, 'oadc', 'OADC', 15000, 'EUR', true, $2)",
