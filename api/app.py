@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable, Collection
 import structlog
 from aiohttp import web
 
-from api import billing, camara, camara_geofencing, consent, oauth, pois, promotions, system, v1
+from api import billing, camara, camara_geofencing, consent, oauth, operator, pois, promotions, system, v1
 from api.keys import (
     CLOCK_KEY,
     CONSENT_KEY,
@@ -89,6 +89,7 @@ def create_app(
         promotions.OPENAPI_PATHS,
         camara_geofencing.OPENAPI_PATHS,
         oauth.OPENAPI_PATHS,
+        operator.OPENAPI_PATHS,
     ]
     app.cleanup_ctx.extend(_cleanup_ctx(root, name, ctx) for name, ctx in root.contexts({API, *roles}))
     app.add_routes(system.routes)
@@ -101,4 +102,5 @@ def create_app(
     pois.setup_poi_routes(app)
     camara.setup_camara_routes(app)
     oauth.setup_oauth_routes(app)
+    operator.setup_operator_routes(app)
     return app

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from api.auth import provider_id_of, require
 from api.keys import CLOCK_KEY, PG_POOL_KEY, SETTINGS_KEY
 from api.openapi import error, json_ok, operation
-from api.validation import parse_json
+from api.validation import parse_json, whole_number
 from lbs.apikeys import Principal
 from lbs.billing import fees as fee_store
 from lbs.billing import plans as plan_store
@@ -122,9 +122,7 @@ def _int_query(request: web.Request, name: str) -> int | None:
     raw = request.query.get(name)
     if raw is None:
         return None
-    if not raw.isdigit():
-        raise InvalidArgument(f"{name} must be a whole number")
-    return int(raw)
+    return whole_number(raw, name)
 
 
 def _plan(body: PlanIn) -> RatePlan:
@@ -219,7 +217,7 @@ async def list_fees(request: web.Request) -> web.Response:
 
 def _provider_param(request: web.Request, principal: Principal) -> int:
     """The ``{provider_id}`` of the path; a provider naming another provider gets 404."""
-    pid = int(request.match_info["provider_id"])
+    pid = whole_number(request.match_info["provider_id"], "provider_id")
     own = _own(principal)
     if own is not None and own != pid:
         raise NotFound(f"no prepaid balance for provider {pid}")
@@ -283,7 +281,7 @@ async def statements(request: web.Request) -> web.Response:
 async def _statement(request: web.Request) -> Statement:
     own = _own(await require(request, "operator", "provider"))
     async with _conn(request) as conn:
-        return await get_statement(conn, int(request.match_info["statement_id"]), own)
+        return await get_statement(conn, whole_number(request.match_info["statement_id"], "statement_id"), own)
 
 
 async def statement_json(request: web.Request) -> web.Response:

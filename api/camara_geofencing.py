@@ -21,18 +21,19 @@ import json
 import uuid
 from datetime import datetime
 from typing import Any, Final, Literal
-from urllib.parse import urlsplit
 
 import asyncpg
 from aiohttp import web
+from aiohttp.resolver import ThreadedResolver
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from api import camara_spec
 from api.auth import CamaraCaller, camara_caller, clock_of, need
 from api.camara_common import Device, application, subject, with_correlator
-from api.keys import LOCATION_KEY, PG_POOL_KEY, REDIS_KEY, SETTINGS_KEY
+from api.keys import LOCATION_KEY, OUTBOUND_RESOLVER_KEY, PG_POOL_KEY, REDIS_KEY, SETTINGS_KEY
 from api.validation import parse_json
 from geofences import camara
+from lbs import outbound
 from lbs.billing import LocationKind
 from lbs.consent import registry
 from lbs.consent.decision import Purpose
@@ -48,7 +49,6 @@ from lbs.settings import Settings
 
 BASE: Final = "/geofencing-subscriptions/v0.5/subscriptions"
 ITEM: Final = BASE + "/{subscriptionId}"
-LOOPBACK: Final = {"127.0.0.1", "::1", "localhost"}
 # The YAML's example texts for 422.1/422.2 (the Gherkin checks the message contains them).
 NOT_COVERED: Final = "Unable to cover the requested area"
 TOO_SMALL: Final = "The requested area is too small"
@@ -104,13 +104,21 @@ class SubscriptionRequest(BaseModel):
 
 
 def check_sink(sink: str, settings: Settings) -> str:
-    """https, or http to a loopback host when the setting allows it."""
-    parts = urlsplit(sink)
-    if parts.scheme == "https" and parts.hostname:
-        return sink
-    if parts.scheme == "http" and settings.geofence_camara_loopback_http and parts.hostname in LOOPBACK:
-        return sink
-    raise InvalidArgument("sink: must be an https URL", code="INVALID_SINK")
+    """https to a public host (:func:`lbs.outbound.check_url`); http and loopback only in dev mode."""
+    try:
+        return outbound.check_url(sink, outbound.Policy.from_settings(settings))
+    except ValueError as exc:
+        raise InvalidArgument(f"sink: {exc}", code="INVALID_SINK") from exc
+
+
+async def check_sink_resolves(request: web.Request, sink: str) -> None:
+    """The sink's name resolves to public addresses only (checked again at every connection)."""
+    policy = outbound.Policy.from_settings(request.app[SETTINGS_KEY])
+    resolver = request.app.get(OUTBOUND_RESOLVER_KEY) or ThreadedResolver()
+    try:
+        await outbound.check_resolves(sink, policy, resolver)
+    except ValueError as exc:
+        raise InvalidArgument(f"sink: {exc}", code="INVALID_SINK") from exc
 
 
 def check_types(types: list[str]) -> str:
@@ -209,6 +217,7 @@ async def create_subscription(request: web.Request) -> web.Response:
     body = await parse_json(request, SubscriptionRequest)
     now = clock_of(request.app)()
     kind, credential = check_request(body, settings, now)
+    await check_sink_resolves(request, body.sink)
     need(caller, tokens.create_scope(kind))
     detail = body.config.subscriptionDetail
     msisdn, named = subject(caller, detail.device)

@@ -6,6 +6,7 @@ import aiohttp
 import asyncpg
 import redis.asyncio as aioredis
 from aiohttp import web
+from aiohttp.abc import AbstractResolver
 
 from lbs.apikeys import Principal
 from lbs.clock import Clock
@@ -28,5 +29,7 @@ MLP_CLIENT_KEY = web.AppKey("mlp_client", MlpClient)
 CONSENT_KEY = web.AppKey("consent", ConsentService)
 LOCATION_KEY = web.AppKey("location", LocationService)
 PUSH_LISTENER_KEY = web.AppKey("mlp_push_listener", PushReceiver)
+# DNS for user-given callback URLs (lbs.outbound); unset: the system resolver in a thread.
+OUTBOUND_RESOLVER_KEY = web.AppKey("outbound_resolver", AbstractResolver)
 
 PRINCIPAL_KEY = web.RequestKey("principal", Principal)

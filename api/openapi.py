@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import re
 from typing import Any
 
 from aiohttp import web
@@ -132,14 +134,91 @@ def _components() -> dict[str, Any]:
 
 
 def build_document(app: web.Application) -> dict[str, Any]:
-    """The document: our paths plus the fragments other parts registered in ``OPENAPI_FRAGMENTS_KEY``."""
-    paths = dict(PATHS)
+    """The document: our paths plus the fragments other parts registered in ``OPENAPI_FRAGMENTS_KEY``.
+
+    Fragments are normalised here, so none can make the document invalid: every path parameter is declared (a
+    string unless the fragment says more), and the ``$defs`` pydantic puts inside inlined models are hoisted into
+    ``components/schemas`` with their ``$ref``s rewritten (``#/$defs/X`` resolves against the document root).
+    """
+    paths = copy.deepcopy(PATHS)
     for fragment in app.get(OPENAPI_FRAGMENTS_KEY, []):
-        paths.update(fragment)
+        paths.update(copy.deepcopy(fragment))
+    components = _components()
+    schemas: dict[str, Any] = dict(components["schemas"])
+    for template, item in paths.items():
+        _declare_path_params(template, item, components)
+    paths = _hoist_defs(paths, schemas)
+    for name in list(schemas):  # what a component's own $defs adds is hoisted already
+        schemas[name] = _hoist_defs(schemas[name], schemas)
     return {
         "openapi": "3.1.0",
         "info": {"title": "LBS & consent platform API", "version": "0.1.0"},
         "servers": [{"url": "/"}],
         "paths": paths,
-        "components": _components(),
+        "components": {**components, "schemas": schemas},
     }
+
+
+HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+
+
+def _declare_path_params(template: str, item: dict[str, Any], components: dict[str, Any]) -> None:
+    names = re.findall(r"{([^}]+)}", template)
+    shared = _path_names(item.get("parameters", []), components)
+    for method in HTTP_METHODS:
+        op = item.get(method)
+        if op is None:
+            continue
+        declared = shared | _path_names(op.get("parameters", []), components)
+        missing = [path_param(n, f"The {n.replace('_', ' ')}") for n in names if n not in declared]
+        if missing:
+            op["parameters"] = [*op.get("parameters", []), *missing]
+
+
+def _path_names(parameters: list[dict[str, Any]], components: dict[str, Any]) -> set[str]:
+    """Names of the path parameters declared, inline or as ``#/components/parameters/...`` references."""
+    found = set()
+    for p in parameters:
+        ref = p.get("$ref", "")
+        if ref.startswith("#/components/parameters/"):
+            p = components.get("parameters", {}).get(ref.rsplit("/", 1)[1], {})
+        if p.get("in") == "path" and "name" in p:
+            found.add(p["name"])
+    return found
+
+
+def _hoist_defs(node: Any, schemas: dict[str, Any]) -> Any:
+    """``node`` with its ``$defs`` moved into ``schemas`` (renamed on a clash) and its refs rewritten."""
+    if isinstance(node, list):
+        return [_hoist_defs(x, schemas) for x in node]
+    if not isinstance(node, dict):
+        return node
+    defs = node.get("$defs")
+    if isinstance(defs, dict):
+        renames = {name: _free_name(name, schema, schemas) for name, schema in defs.items()}
+        node = _rewrite_refs({k: v for k, v in node.items() if k != "$defs"}, renames)
+        for name, schema in defs.items():
+            schemas[renames[name]] = _hoist_defs(_rewrite_refs(schema, renames), schemas)
+    return {k: _hoist_defs(v, schemas) for k, v in node.items()}
+
+
+def _free_name(name: str, schema: Any, schemas: dict[str, Any]) -> str:
+    candidate, n = name, 1
+    while candidate in schemas and schemas[candidate] != schema:
+        n += 1
+        candidate = f"{name}{n}"
+    return candidate
+
+
+def _rewrite_refs(node: Any, renames: dict[str, str]) -> Any:
+    if isinstance(node, list):
+        return [_rewrite_refs(x, renames) for x in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _rewrite_refs(v, renames) for k, v in node.items() if k != "$defs"}
+    if "$defs" in node:
+        out["$defs"] = node["$defs"]  # a nested scope: hoisted on its own, with its own names
+    ref = node.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/$defs/") and ref[8:] in renames:
+        out["$ref"] = f"#/components/schemas/{renames[ref[8:]]}"
+    return out

@@ -15,14 +15,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import asyncpg
 from aiohttp import web
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from api.auth import provider_id_of, require
+from api.auth import clock_of, provider_id_of, require
 from api.keys import PG_POOL_KEY, SETTINGS_KEY
-from api.validation import parse_json, read_json, validate
+from api.validation import parse_json, read_json, validate, whole_number
 from geofences.config import limits_from
 from geofences.model import parse_shape, shape_to_geojson
-from geofences.promotions import COLUMNS, FROM, counters
+from geofences.promotions import COLUMNS, FROM, check_brand, check_sender, counters
 from geofences.rules import check_template
 from lbs.errors import InvalidArgument, NotFound
 from lbs.messaging.outbox import validate_source
@@ -52,7 +52,11 @@ class PromotionIn(BaseModel):
     dwell_s: int | None = Field(None, gt=0, le=86_400, description="Time inside before a dwell trigger (s).")
     template: str = Field(min_length=1, max_length=480, description="Placeholders: {name} {shop} {distance} {coupon}.")
     coupon: str | None = Field(None, max_length=40)
-    source: str | None = Field(None, description="Short code or alphanumeric OADC; default the platform's.")
+    source: str | None = Field(
+        None,
+        description="One of your short codes, or your alphanumeric OADC (your name, with the OADC option);"
+        " default the platform's short code.",
+    )
     valid_from: AwareDatetime
     valid_until: AwareDatetime
     days: str = Field("1234567", pattern=r"^[1-7]{1,7}$", description="ISO weekdays (Monday = 1).")
@@ -62,6 +66,13 @@ class PromotionIn(BaseModel):
     cap: Cap = Cap()
     budget_messages: int | None = Field(None, ge=0)
     budget_minor: int | None = Field(None, ge=0, description="Money budget in minor units (cents).")
+
+    @field_validator("hours_from", "hours_until")
+    @classmethod
+    def _wall_clock(cls, value: time) -> time:
+        if value.tzinfo is not None:  # hours are wall-clock times in `timezone`; an offset here cannot be compared
+            raise ValueError("a time of day without an offset (the promotion's timezone applies)")
+        return value
 
     @model_validator(mode="after")
     def _coherent(self) -> PromotionIn:
@@ -135,6 +146,19 @@ def _columns(request: web.Request, body: PromotionIn) -> dict[str, Any]:
     }
 
 
+async def _checked_columns(
+    request: web.Request, pool: asyncpg.Pool[Any], provider_id: int, body: PromotionIn
+) -> dict[str, Any]:
+    """The columns, with what only the database can tell checked: the application, the sender and the brand are
+    the provider's own (403 for another's sender or brand)."""
+    values = _columns(request, body)
+    values["application_id"] = await _application_id(pool, provider_id, body.application)
+    today = clock_of(request.app)().date()  # the OADC option is paid by the month
+    values["source"] = await check_sender(pool, provider_id, values["source"], request.app[SETTINGS_KEY], today)
+    values["brand"] = await check_brand(pool, provider_id, values["brand"])
+    return values
+
+
 async def _application_id(conn: asyncpg.Pool[Any], provider_id: int, name: str) -> int:
     app_id = await conn.fetchval(
         "SELECT id FROM applications WHERE provider_id = $1 AND name = $2", provider_id, name.upper()
@@ -157,10 +181,7 @@ async def _fetch(pool: asyncpg.Pool[Any], provider_id: int, promotion_id: int) -
 
 
 def _promotion_id(request: web.Request) -> int:
-    raw = request.match_info["promotion_id"]
-    if not raw.isdigit() or len(raw) > 18:
-        raise NotFound(f"no promotion {raw!r}")
-    return int(raw)
+    return whole_number(request.match_info["promotion_id"], "promotion_id")
 
 
 async def create_promotion(request: web.Request) -> web.Response:
@@ -168,8 +189,7 @@ async def create_promotion(request: web.Request) -> web.Response:
     provider_id = provider_id_of(await require(request, "provider"))
     body = await parse_json(request, PromotionIn)
     pool = request.app[PG_POOL_KEY]
-    values = _columns(request, body)
-    values["application_id"] = await _application_id(pool, provider_id, body.application)
+    values = await _checked_columns(request, pool, provider_id, body)
     names = ", ".join(values)
     marks = ", ".join(f"${i + 2}" for i in range(len(values)))
     new_id = await pool.fetchval(
@@ -204,8 +224,7 @@ async def update_promotion(request: web.Request) -> web.Response:
     patch = await _read_object(request)
     fields = {k: current[k] for k in PromotionIn.model_fields}
     body = validate(PromotionIn, {**fields, **patch})
-    values = _columns(request, body)
-    values["application_id"] = await _application_id(pool, provider_id, body.application)
+    values = await _checked_columns(request, pool, provider_id, body)
     sets = ", ".join(f"{k} = ${i + 3}" for i, k in enumerate(values))
     await pool.execute(
         f"UPDATE promotions SET {sets}, updated_at = clock_timestamp() WHERE id = $1 AND provider_id = $2",  # noqa: S608
@@ -308,7 +327,10 @@ def _op(summary: str, ok: tuple[str, str], errors: dict[str, str], body: bool = 
     return op
 
 
-_BAD = {"400": "Invalid promotion (INVALID_ARGUMENT) or fence (INVALID_FENCE, details.reason)"}
+_BAD = {
+    "400": "Invalid promotion (INVALID_ARGUMENT) or fence (INVALID_FENCE, details.reason)",
+    "403": "Not a provider key, or a sender or brand that is not yours (PERMISSION_DENIED)",
+}
 _MISSING = {"404": "No such promotion for this provider"}
 
 OPENAPI_PATHS: dict[str, Any] = {

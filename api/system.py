@@ -69,6 +69,7 @@ async def health(request: web.Request) -> web.Response:
 @routes.get("/metrics")
 async def metrics(request: web.Request) -> web.Response:
     """Prometheus text exposition format."""
+    await request.app[METRICS_KEY].refresh()
     resp = web.Response(body=request.app[METRICS_KEY].render())
     resp.content_type = "text/plain"
     resp.charset = "utf-8"

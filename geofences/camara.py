@@ -32,6 +32,7 @@ from geofences.model import Circle, Fence
 from geofences.presence import encode_state, presence_key
 from geofences.promotions import FenceSync
 from geofences.transitions import Detect, FenceState, Transition
+from lbs import outbound
 from lbs.consent import registry
 from lbs.consent.decision import Purpose
 from lbs.db import Conn, Executor
@@ -246,12 +247,19 @@ def signed_headers(credential: Mapping[str, Any] | None, body: bytes) -> dict[st
 async def deliver_due(
     pool: asyncpg.Pool[Any], session: aiohttp.ClientSession, settings: Settings, now: datetime, limit: int = 100
 ) -> int:
-    """POST the due events (claimed with SKIP LOCKED: several workers may run this); the number attempted."""
-    lease = now + timedelta(seconds=settings.geofence_delivery_timeout_s * 2)
+    """POST the due events (claimed with SKIP LOCKED: several workers may run this); the number attempted.
+
+    Through an :func:`lbs.outbound.session` (public addresses only, no redirects), at most
+    ``geofence_delivery_per_sink`` at once per sink; each row's lease covers its wait behind the others.
+    """
+    per_sink = max(1, settings.geofence_delivery_per_sink)
+    lease = now + timedelta(seconds=settings.geofence_delivery_timeout_s * (2 + -(-limit // per_sink)))
     rows = await pool.fetch(_CLAIM, now, lease, limit)
-    for row in rows:
-        error = await _post(session, settings, row)
-        await _settle(pool, settings, row, error, now)
+
+    async def deliver(row: Row) -> None:
+        await _settle(pool, settings, row, await _post(session, settings, row), now)
+
+    await outbound.each_per_host(rows, lambda row: str(row["sink"]), per_sink, deliver)
     return len(rows)
 
 
@@ -259,12 +267,8 @@ async def _post(session: aiohttp.ClientSession, settings: Settings, row: Row) ->
     body = row["body"] if isinstance(row["body"], str) else json.dumps(row["body"])
     credential = json.loads(row["credential"]) if isinstance(row["credential"], str) else row["credential"]
     data = body.encode()
-    try:
-        timeout = aiohttp.ClientTimeout(total=settings.geofence_delivery_timeout_s)
-        async with session.post(row["sink"], data=data, headers=signed_headers(credential, data), timeout=timeout) as r:
-            return None if 200 <= r.status < 300 else f"HTTP {r.status}"
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        return f"{type(exc).__name__}: {exc}"
+    headers = signed_headers(credential, data)
+    return await outbound.post(session, row["sink"], data, headers, settings.geofence_delivery_timeout_s)
 
 
 async def _settle(pool: asyncpg.Pool[Any], settings: Settings, row: Row, error: str | None, now: datetime) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import asyncpg
@@ -21,13 +21,16 @@ import structlog
 from geofences.model import Fence, FenceLimits, InvalidFence, distance_to_centre_m, parse_shape
 from geofences.rules import Facts, Outcome, Promotion, decide, local_day_start, render
 from geofences.transitions import Transition
+from lbs.billing.fees import has_active_fee
 from lbs.consent import registry
 from lbs.consent.audit import pseudonym
 from lbs.consent.decision import Purpose
 from lbs.consent.decision import decide as consent
 from lbs.db import Conn, Executor
+from lbs.errors import PermissionDenied
 from lbs.messaging import outbox
 from lbs.messaging import rules as marketing
+from lbs.msisdn import is_short_code
 from lbs.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -109,6 +112,41 @@ async def changed_fences(
         sync.seen_until = row["updated_at"]
         sync.versions[int(row["id"])] = row["updated_at"]
     return sync
+
+
+def oadc_of(provider_name: str) -> str:
+    """The alphanumeric sender a provider's OADC option gives it: its registered name, letters and digits only."""
+    return "".join(c for c in provider_name if c.isascii() and c.isalnum())[: outbox.OADC_MAX].upper()
+
+
+async def check_sender(conn: Executor, provider_id: int, source: str, settings: Settings, today: date) -> str:
+    """``source`` if the provider may send from it, else 403: one of its own short codes, the platform's shared
+    short code (unless a provider holds it), or its OADC (its registered name) while it pays the OADC option."""
+    if is_short_code(source):
+        owner = await conn.fetchrow("SELECT provider_id FROM short_codes WHERE code = $1", source)
+        holder = None if owner is None else owner["provider_id"]
+        if holder == provider_id or (source == settings.short_code and holder is None):
+            return source
+        raise PermissionDenied(f"source: short code {source} is not one of yours")
+    name = await conn.fetchval("SELECT name FROM providers WHERE id = $1", provider_id)
+    if name is None or source.upper() != oadc_of(str(name)):
+        raise PermissionDenied(f"source: {source!r} is not your alphanumeric sender (OADC)")
+    if not await has_active_fee(conn, provider_id, "oadc", today):
+        raise PermissionDenied("source: an alphanumeric sender needs the OADC option (ask the operator)")
+    return source
+
+
+async def check_brand(conn: Executor, provider_id: int, brand: str) -> str:
+    """``brand`` unless another provider's live promotions use it (403): STOP <BRAND> and the daily slot must mean
+    one provider."""
+    other = await conn.fetchval(
+        "SELECT 1 FROM promotions WHERE upper(brand) = upper($1) AND provider_id <> $2 AND status <> 'deleted' LIMIT 1",
+        brand,
+        provider_id,
+    )
+    if other is not None:
+        raise PermissionDenied(f"brand: {brand!r} belongs to another provider")
+    return brand
 
 
 async def add_counters(conn: Executor, counts: Mapping[tuple[int, str], int]) -> None:
@@ -241,6 +279,7 @@ async def _send(
         language=language or "en",
         application_id=row["application_id"],
         idempotency_key=key,
+        provider_id=row["provider_id"],
     )
     result = await outbox.enqueue(
         conn, request, now=now, pseudonym_key=settings.pseudonym_key, short_code=settings.short_code
@@ -269,9 +308,15 @@ async def on_receipt(conn: Conn, mt_id: int, stat: str) -> None:
 
 async def on_stop(conn: Conn, subject: str, brand: str | None) -> None:
     """STOP [brand] from a subscriber who got a promotion of that brand (or any, for a bare STOP) -> ``stops``."""
+    # Counted for the provider whose promotion of that brand reached the subscriber last (brands are per provider:
+    # another provider's promotions never count this STOP).
     rows = await conn.fetch(
-        "SELECT DISTINCT t.promotion_id FROM promotion_triggers t JOIN promotions p ON p.id = t.promotion_id"
-        " WHERE t.subject = $1 AND t.outcome = 'fired' AND ($2::text IS NULL OR upper(p.brand) = upper($2))",
+        "WITH sent AS (SELECT t.promotion_id, p.provider_id, t.occurred_at FROM promotion_triggers t"
+        " JOIN promotions p ON p.id = t.promotion_id WHERE t.subject = $1 AND t.outcome = 'fired'"
+        " AND ($2::text IS NULL OR upper(p.brand) = upper($2))),"
+        " latest AS (SELECT provider_id FROM sent ORDER BY occurred_at DESC LIMIT 1)"
+        " SELECT DISTINCT promotion_id FROM sent"
+        " WHERE $2::text IS NULL OR provider_id = (SELECT provider_id FROM latest)",
         subject,
         brand,
     )

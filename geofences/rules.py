@@ -15,7 +15,8 @@ The one-per-brand-per-day rule is the messaging outbox's (``marketing_sends``); 
 
 from __future__ import annotations
 
-import string
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, time
 from enum import StrEnum
@@ -131,22 +132,68 @@ def local_day_start(promotion: Promotion, now: datetime) -> datetime:
 
 
 def check_template(template: str) -> str:
-    """The template if it uses only the known placeholders ({name}, {shop}, {distance}, {coupon})."""
-    try:
-        fields = [f for _, f, spec, conv in string.Formatter().parse(template) if f is not None]
-    except ValueError as exc:
-        raise InvalidArgument(f"template: {exc}") from exc
-    unknown = sorted({f for f in fields if f not in PLACEHOLDERS})
-    if unknown:
-        raise InvalidArgument(f"template: unknown placeholders {unknown}; use {sorted(PLACEHOLDERS)}")
+    """The template if it is plain text with the known placeholders ({name}, {shop}, {distance}, {coupon}).
+
+    ``{{`` and ``}}`` stand for literal braces. Format specs, conversions and nesting (``{name:d}``,
+    ``{name!r}``, ``{name:>999999999}``, ``{name:{x}}``) are refused: :func:`render` is no ``str.format``.
+    """
     if not template.strip():
         raise InvalidArgument("template: empty")
+    names = [value for kind, value in _tokens(template) if kind == "field"]
+    bad = [value for kind, value in _tokens(template) if kind == "error"]
+    if bad:
+        raise InvalidArgument(
+            f"template: {bad[0]!r} is not a placeholder; write {{name}}, {{shop}}, {{distance}} or {{coupon}}"
+            " (no format specs, conversions or nesting) and {{{{ }}}} for literal braces"
+        )
+    unknown = sorted({n for n in names if n not in PLACEHOLDERS})
+    if unknown:
+        raise InvalidArgument(f"template: unknown placeholders {unknown}; use {sorted(PLACEHOLDERS)}")
     return template
 
 
 def render(template: str, *, name: str, shop: str, distance_m: float | None, coupon: str | None) -> str:
-    """The SMS text of a promotion (the opt-out mention is added by the outbox)."""
+    """The SMS text of a promotion (the opt-out mention is added by the outbox).
+
+    Total: never raises, whatever the stored template (a row written before :func:`check_template` refused
+    format specs keeps its odd parts as literal text).
+    """
     distance = (
         "" if distance_m is None else (f"{distance_m:.0f} m" if distance_m < 1000 else f"{distance_m / 1000:.1f} km")
     )
-    return template.format(name=name, shop=shop, distance=distance, coupon=coupon or "")
+    values = {"name": name, "shop": shop, "distance": distance, "coupon": coupon or ""}
+    parts = []
+    for kind, value in _tokens(template):
+        if kind == "field":
+            parts.append(values.get(value, "{" + value + "}"))
+        else:
+            parts.append(value)
+    return "".join(parts)
+
+
+_FIELD = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _tokens(template: str) -> Iterator[tuple[str, str]]:
+    """("text", literal) / ("field", name) / ("error", what) pieces of a template, left to right."""
+    i, n = 0, len(template)
+    while i < n:
+        brace = min((j for j in (template.find("{", i), template.find("}", i)) if j >= 0), default=n)
+        if brace > i:
+            yield "text", template[i:brace]
+            i = brace
+            continue
+        pair = template[i : i + 2]
+        if pair in ("{{", "}}"):
+            yield "text", pair[0]
+            i += 2
+            continue
+        field = _FIELD.match(template, i)
+        if field is not None:
+            yield "field", field.group(1)
+            i = field.end()
+            continue
+        end = template.find("}", i + 1)
+        piece = template[i : end + 1] if template[i] == "{" and end > 0 else template[i]
+        yield "error", piece
+        i += len(piece)

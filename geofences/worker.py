@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import os
 import socket
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -31,21 +32,41 @@ import aiohttp
 import asyncpg
 import redis.asyncio as aioredis
 import structlog
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from geofences import camara
 from geofences.charging import bill_positions
 from geofences.config import hysteresis_from, index_from
+from geofences.deadletter import DeadLetters, describe
 from geofences.engine import Engine
-from geofences.presence import PresenceStore
+from geofences.presence import PresenceStore, encode_transition
 from geofences.promotions import COLUMNS, FROM, add_counters, changed_fences, handle_transition
 from geofences.transitions import Report, Transition
+from lbs import outbound
 from lbs.clock import Clock
+from lbs.consent.audit import pseudonym
 from lbs.settings import Settings
 
 log = structlog.get_logger(__name__)
 
 SYNC_OVERLAP = timedelta(seconds=5)  # re-read recent changes: a slow transaction may commit an older updated_at
+MAX_EPOCH_S = 32_503_680_000.0  # year 3000: beyond, a report time is garbage (and datetime cannot hold it)
+BACKOFF_FIRST_S = 0.5  # after a failed step; doubles up to BACKOFF_MAX_S, so an outage is not hammered
+BACKOFF_MAX_S = 30.0
+DELIVERY_IDLE_S = 0.2  # the delivery task's pause when nothing is due
+# Failures that say a store is unreachable, not that the work is bad: the work waits and no try is counted.
+OUTAGE: tuple[type[Exception], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.InsufficientResourcesError,
+    RedisConnectionError,
+    RedisTimeoutError,
+)
 Entry = tuple[bytes, dict[bytes, bytes]]
 
 
@@ -58,9 +79,11 @@ def parse_entry(fields: dict[bytes, bytes]) -> Report | None:
     """A stream entry as a report (None when malformed: acknowledged and dropped)."""
     try:
         msisdn, lon, lat, accuracy, at = fields[b"p"].decode().split("|")
-        return Report(msisdn, float(lon), float(lat), float(accuracy), float(at))
+        report = Report(msisdn, float(lon), float(lat), float(accuracy), float(at))
     except (KeyError, ValueError, UnicodeDecodeError):
         return None
+    sane = -180 <= report.lon <= 180 and -90 <= report.lat <= 90 and 0 <= report.accuracy_m < math.inf
+    return report if sane and 0 < report.at < MAX_EPOCH_S else None
 
 
 async def publish(redis: aioredis.Redis, settings: Settings, reports: Sequence[Report]) -> None:
@@ -101,6 +124,7 @@ class GeofenceWorker:
         self.next_sync = 0.0
         self.handled = 0
         self.clock = clock
+        self.dead = DeadLetters(redis, settings)
 
     async def ensure_group(self) -> None:
         """Create the consumer group (and the stream) unless they exist."""
@@ -152,28 +176,94 @@ class GeofenceWorker:
         """Steps 2-4 of the module docstring for one batch; returns the transitions handled.
 
         Claimed entries (a dead worker's) may have left transitions in outboxes: then every subscriber of the batch
-        is drained; otherwise only those with new transitions.
+        is drained; otherwise only those with new transitions. An outage propagates (the entries wait); any other
+        failure of the batch is retried entry by entry, and an entry that fails alone counts a try towards
+        :mod:`geofences.deadletter`.
         """
-        reports = [r for r in (parse_entry(f) for _, f in entries) if r is not None]
+        try:
+            return await self._handle(entries, claimed)
+        except OUTAGE:
+            raise
+        except Exception as exc:
+            if len(entries) == 1:
+                await self._entry_failed(entries[0], exc)
+                return []
+            log.warning("geofence batch failed; entries one by one", entries=len(entries), error=describe(exc))
+            out: list[Transition] = []
+            for entry in entries:
+                out += await self.handle([entry], claimed=True)
+            return out
+
+    async def _handle(self, entries: list[Entry], claimed: bool) -> list[Transition]:
+        parsed = [(e[0], parse_entry(e[1])) for e in entries]
+        reports = [r for _, r in parsed if r is not None]
         transitions = await self.engine.process(self.store, reports, self.positions)
         if self.settings.geofence_bill_positions:
             await bill_positions(self.pool, reports, self.clock())
         subscribers = {r.msisdn for r in reports} if claimed else {t.msisdn for t in transitions}
-        handled = await self.drain(sorted(subscribers))
-        if entries:
-            await self.redis.xack(self.settings.geofence_stream, self.settings.geofence_group, *[e[0] for e in entries])
+        handled, stuck = await self._drain(sorted(subscribers))
+        # a subscriber with a failing transition keeps its entries pending: they come back (claimed) to retry it
+        done = [entry_id for entry_id, r in parsed if r is None or r.msisdn not in stuck]
+        if done:
+            await self.redis.xack(self.settings.geofence_stream, self.settings.geofence_group, *done)
+        if len(done) == len(entries) and claimed:
+            await self.dead.forget(*[_text(e[0]) for e in entries])
         return handled
 
     async def drain(self, msisdns: Sequence[str]) -> list[Transition]:
         """Act on the subscribers' committed transitions, then clear them."""
+        return (await self._drain(msisdns))[0]
+
+    async def _drain(self, msisdns: Sequence[str]) -> tuple[list[Transition], set[str]]:
         out: list[Transition] = []
+        stuck: set[str] = set()
         for msisdn, transitions in (await self.store.pending(msisdns)).items():
-            for transition in transitions:
-                await self._trigger(transition)
-            await self.store.done(msisdn, len(transitions))
-            out += transitions
+            done = 0
+            for transition in transitions:  # in order: a failing one holds back the subscriber's later ones
+                if not await self._act(transition):
+                    stuck.add(msisdn)
+                    break
+                done += 1
+            if done:
+                await self.store.done(msisdn, done)
+            out += transitions[:done]
         self.handled += len(out)
-        return out
+        return out, stuck
+
+    async def _act(self, transition: Transition) -> bool:
+        """Trigger one transition; False when it failed and should be retried later (an outage propagates)."""
+        try:
+            await self._trigger(transition)
+        except OUTAGE:
+            raise
+        except Exception as exc:
+            subject = pseudonym(self.settings.pseudonym_key, transition.msisdn)
+            ref = transition_ref(transition, subject)
+            tries = await self.dead.failed(ref)
+            if tries < self.settings.geofence_poison_tries:
+                log.warning(
+                    "transition failed; retried later", ref=ref, subject=subject, tries=tries, error=describe(exc)
+                )
+                return False
+            await self.dead.bury(
+                "transition", ref, subject, encode_transition(transition), describe(exc), tries, self.clock()
+            )
+            log.error("transition dead-lettered", ref=ref, subject=subject, tries=tries, error=describe(exc))
+        return True
+
+    async def _entry_failed(self, entry: Entry, exc: Exception) -> None:
+        """One entry failed on its own: count a try; at the limit, dead-letter and acknowledge it."""
+        entry_id = _text(entry[0])
+        tries = await self.dead.failed(entry_id)
+        report = parse_entry(entry[1])
+        subject = pseudonym(self.settings.pseudonym_key, report.msisdn) if report is not None else ""
+        if tries < self.settings.geofence_poison_tries:
+            log.warning("stream entry failed; retried later", entry=entry_id, tries=tries, error=describe(exc))
+            return
+        payload = _text(entry[1].get(b"p", b""))
+        await self.dead.bury("entry", entry_id, subject, payload, describe(exc), tries, self.clock())
+        await self.redis.xack(self.settings.geofence_stream, self.settings.geofence_group, entry[0])
+        log.error("stream entry dead-lettered", entry=entry_id, subject=subject, tries=tries, error=describe(exc))
 
     async def _trigger(self, transition: Transition) -> None:
         async with self.pool.acquire() as conn:
@@ -196,24 +286,74 @@ class GeofenceWorker:
         return len(entries)
 
     async def deliver(self, session: aiohttp.ClientSession) -> int:
-        """POST due CAMARA CloudEvents (the delivery outbox); the number attempted."""
+        """POST due CAMARA CloudEvents (the delivery outbox) through an :func:`lbs.outbound.session`."""
         return await camara.deliver_due(self.pool, session, self.settings, self.clock())
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Until ``stop`` is set: batches of positions, and CloudEvent deliveries between them."""
+        """Until ``stop`` is set: batches of positions; CloudEvent deliveries in a task of their own (a slow sink
+        never holds up the positions)."""
         await self.ensure_group()
-        async with aiohttp.ClientSession() as session:
-            await self._loop(stop, session)
+        async with outbound.session(self.settings) as session:
+            deliveries = asyncio.create_task(self._deliveries(stop, session), name="cloudevent-deliveries")
+            try:
+                await self._loop(stop)
+            finally:
+                deliveries.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await deliveries
 
-    async def _loop(self, stop: asyncio.Event, session: aiohttp.ClientSession) -> None:
+    async def _loop(self, stop: asyncio.Event) -> None:
         try:
-            while not stop.is_set():
-                try:
-                    await self.run_once()
-                    await self.deliver(session)
-                except (OSError, asyncpg.PostgresError, ResponseError) as exc:
-                    log.warning("geofence worker batch failed; entries stay pending", error=str(exc))
-                    await asyncio.sleep(1.0)
+            await _supervised(stop, "positions", self.run_once, self._recover)
         finally:
-            with contextlib.suppress(OSError, asyncpg.PostgresError):
+            with contextlib.suppress(*OUTAGE):
                 await self.flush_counters()
+
+    async def _recover(self, exc: Exception) -> None:
+        if isinstance(exc, ResponseError) and "NOGROUP" in str(exc):  # the stream or group was deleted
+            await self.ensure_group()
+
+    async def _deliveries(self, stop: asyncio.Event, session: aiohttp.ClientSession) -> None:
+        async def once() -> int:
+            attempted = await self.deliver(session)
+            if not attempted:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), DELIVERY_IDLE_S)
+            return attempted
+
+        await _supervised(stop, "deliveries", once)
+
+
+async def _supervised(
+    stop: asyncio.Event,
+    name: str,
+    step: Callable[[], Awaitable[int]],
+    recover: Callable[[Exception], Awaitable[None]] | None = None,
+) -> None:
+    """Run ``step`` until ``stop``: any failure is logged and retried with backoff; the loop itself never dies."""
+    backoff = BACKOFF_FIRST_S
+    while not stop.is_set():
+        try:
+            await step()
+            backoff = BACKOFF_FIRST_S
+        except OUTAGE as exc:
+            log.warning("geofence worker: a store is unreachable; work waits", loop=name, error=describe(exc))
+        except Exception as exc:
+            log.exception("geofence worker step failed; work stays pending", loop=name, error=describe(exc))
+            if recover is not None:
+                with contextlib.suppress(Exception):
+                    await recover(exc)
+        else:
+            continue
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), backoff)
+        backoff = min(backoff * 2, BACKOFF_MAX_S)
+
+
+def transition_ref(transition: Transition, subject: str) -> str:
+    """A transition's key for try counts and dead letters (the subscriber as its pseudonym)."""
+    return f"t:{transition.fence_id}:{transition.detect.value}:{transition.at!r}:{subject}"
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode(errors="replace") if isinstance(value, bytes) else value

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+import contextlib
+from collections.abc import Awaitable, Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 
 class Metrics:
@@ -21,6 +24,17 @@ class Metrics:
         self.locations = Counter(
             "lbs_location_requests", "Location requests to the LES", ["outcome"], registry=self.registry
         )
+
+        self.dead_letters = Gauge(
+            "lbs_geofence_dead_letters", "Poison work the geofence workers set aside", ["kind"], registry=self.registry
+        )
+        self.refreshers: list[Callable[[], Awaitable[None]]] = []  # read stores for gauges, at each scrape
+
+    async def refresh(self) -> None:
+        """Update the gauges read from stores; one that fails keeps its last value (a scrape never fails)."""
+        for refresher in self.refreshers:
+            with contextlib.suppress(Exception):
+                await refresher()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

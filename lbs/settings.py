@@ -281,7 +281,13 @@ class Settings(BaseSettings):
     )
     geofence_sync_s: float = Field(2.0, description="How often a worker picks up promotion changes (s).")
     geofence_camara_loopback_http: bool = Field(
-        False, description="Accept http:// CAMARA sinks on loopback hosts (tests, demo); the spec asks for https."
+        False,
+        description="Dev mode only (tests, demo): callbacks (CAMARA sinks) may use http:// and loopback addresses."
+        " Private, link-local and other non-public addresses stay refused; the spec asks for https.",
+    )
+    geofence_delivery_per_sink: int = Field(4, description="CloudEvent POSTs in flight at once to one sink host.")
+    geofence_poison_tries: int = Field(
+        5, description="Failures (other than an outage) after which a stream entry or transition is dead-lettered."
     )
     geofence_delivery_attempts: int = Field(8, description="CloudEvent delivery attempts before a delivery fails.")
     geofence_delivery_backoff_s: float = Field(1.0, description="First CloudEvent retry delay; doubles per attempt.")

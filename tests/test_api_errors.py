@@ -151,3 +151,61 @@ async def test_keys_are_stored_hashed(db: asyncpg.Connection[Any], keys: dict[st
         secret = token.split("_", 2)[2]
         assert secret not in stored
         assert token not in stored
+
+
+# The 500 classes fuzzing found (issue 19): each is a 400 in the house shape now.
+BIG = "99999999999999999999"  # beyond BIGINT
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "role", "body"),
+    [
+        ("get", f"/v1/billing/statements/{BIG}", "operator", None),
+        ("get", f"/v1/billing/statements/{BIG}/csv", "operator", None),
+        ("get", f"/v1/billing/balances/{BIG}", "operator", None),
+        ("post", f"/v1/billing/balances/{BIG}/topups", "operator", {"amount_minor": 100, "idempotency_key": "k"}),
+        ("get", f"/v1/billing/fees?provider_id={BIG}", "operator", None),
+        ("get", "/v1/billing/fees?provider_id=%C2%B2", "operator", None),  # '²': isdigit() but not int()
+        ("get", "/v1/billing/statements?provider_id=%D9%A1", "operator", None),  # Arabic-Indic one
+        ("get", "/v1/billing/balances/%D9%A1", "operator", None),  # \\d in the route matches it
+        ("post", "/v1/billing/fees", "operator", {"provider_id": 2**64, "kind": "oadc", "starts": "2026-11"}),
+        ("post", "/v1/billing/contracts", "operator",
+         {"provider_id": 2**70, "plan_code": "X", "account": "postpaid", "valid_from": "2026-11-01"}),
+        ("post", "/v1/applications", "provider", {"name": "NULAPP", "description": "a\u0000b"}),
+        ("post", "/v1/providers", "operator", {"name": "Nul\u0000Co"}),
+        ("post", "/v1/providers", "operator", {"name": "Deep", "y": 1e999}),
+    ],
+)  # fmt: skip
+async def test_no_500_on_bad_ids_digits_and_text(
+    client: TestClient, keys: dict[str, str], method: str, path: str, role: str, body: Any
+) -> None:
+    resp = await client.request(method, path, json=body, headers=auth(keys[role]))
+    assert_error(await resp.json(), 400, "INVALID_ARGUMENT")
+
+
+async def test_deep_nesting_and_non_json_numbers_are_400(client: TestClient, keys: dict[str, str]) -> None:
+    headers = {**auth(keys["operator"]), "Content-Type": "application/json"}
+    for raw in ("[" * 1500 + "]" * 1500, '{"name": NaN}', '{"name": "x", "n": Infinity}'):
+        resp = await client.post("/v1/providers", data=raw, headers=headers)
+        assert_error(await resp.json(), 400, "INVALID_ARGUMENT")
+
+
+@pytest.mark.parametrize(
+    "csv",
+    [
+        b'id,name,category,lat,lon\n"a",Caf\re,CAFE,50.8,4.3\n',  # a bare CR inside a quoted line
+        b"id,name,category,lat,lon\ra,b,CAFE,50.8,4.3\r",  # old Mac line endings: one long header line
+        b"id,name,category,lat,lon\na,Caf\x00e,CAFE,50.8,4.3\n",
+        b'id,"na\rme",category,lat,lon\na,b,CAFE,50.8,4.3\n',
+    ],
+)
+async def test_csv_upload_line_endings_and_nul(client: TestClient, keys: dict[str, str], csv: bytes) -> None:
+    await client.post("/v1/applications", json={"name": "ACMEAPP"}, headers=auth(keys["provider"]))
+    headers = {**auth(keys["provider"]), "Content-Type": "text/csv"}
+    resp = await client.post("/v1/applications/ACMEAPP/pois", data=csv, headers=headers)
+    body = await resp.json()
+    assert resp.status in (200, 400), body
+    if resp.status == 400:
+        assert_error(body, 400, body["code"])  # INVALID_ARGUMENT (header) or INVALID_ROWS, in the house shape
+    else:
+        assert body["imported"] == 0 and body["errors"], body  # the row is refused, with its reason

@@ -13,6 +13,7 @@ from typing import Any, TypeAlias
 import asyncpg
 
 from lbs.billing.rating import FeeSchedule, period_label
+from lbs.db import Executor
 from lbs.errors import InvalidArgument, NotFound
 from lbs.settings import Settings
 
@@ -119,3 +120,15 @@ def schedule_from(settings: Settings) -> FeeSchedule:
         throughput_minor=dict(settings.billing_throughput_fees_minor),
         oadc_minor=settings.billing_oadc_fee_minor,
     )
+
+
+async def has_active_fee(conn: Executor, provider_id: int, kind: str, on: date) -> bool:
+    """Whether the provider pays for ``kind`` (e.g. the OADC option) in ``on``'s month."""
+    found = await conn.fetchval(
+        "SELECT 1 FROM billing_fees WHERE provider_id = $1 AND kind = $2 AND starts_on <= $3"
+        " AND (ends_on IS NULL OR ends_on > $3) LIMIT 1",
+        provider_id,
+        kind,
+        on,
+    )
+    return found is not None

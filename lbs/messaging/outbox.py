@@ -36,6 +36,7 @@ class MtRequest:
     application_id: int | None = None
     idempotency_key: str | None = None
     flash: bool = False
+    provider_id: int | None = None  # whose brand: the daily slot is per provider and brand (None: the platform's)
 
 
 @dataclass(frozen=True)
@@ -83,10 +84,12 @@ async def enqueue(conn: Conn, req: MtRequest, *, now: datetime, pseudonym_key: s
         not_before = rules.next_marketing_slot(now, country)
         day = rules.local_day(not_before, country)
         inserted = await conn.fetchval(
-            "INSERT INTO marketing_sends (subject, brand, day) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING 1",
+            "INSERT INTO marketing_sends (subject, brand, day, provider_id) VALUES ($1, $2, $3, $4)"
+            " ON CONFLICT DO NOTHING RETURNING 1",
             subject,
             (req.brand or "*").upper(),
             day,
+            req.provider_id or 0,
         )
         if inserted is None:
             return Enqueued(None, "suppressed:daily_brand_cap")
@@ -112,11 +115,12 @@ async def enqueue(conn: Conn, req: MtRequest, *, now: datetime, pseudonym_key: s
         return Enqueued(None, "duplicate")
     if req.message_class == "marketing":
         await conn.execute(
-            "UPDATE marketing_sends SET mt_id = $1 WHERE subject = $2 AND brand = $3 AND day = $4",
+            "UPDATE marketing_sends SET mt_id = $1 WHERE subject = $2 AND brand = $3 AND day = $4 AND provider_id = $5",
             row_id,
             pseudonym(pseudonym_key, msisdn),
             (req.brand or "*").upper(),
             rules.local_day(not_before, rules.country_of(msisdn)),
+            req.provider_id or 0,
         )
     return Enqueued(int(row_id), status, segments)
 

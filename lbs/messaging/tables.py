@@ -69,11 +69,12 @@ opt_outs = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
 )
 
-# One marketing SMS per subscriber, brand and day: the primary key is the rule.
+# One marketing SMS per subscriber, provider's brand and day: the primary key is the rule (provider 0: the platform).
 marketing_sends = sa.Table(
     "marketing_sends",
     metadata,
     sa.Column("subject", sa.Text, primary_key=True),
+    sa.Column("provider_id", sa.BigInteger, primary_key=True, server_default="0"),
     sa.Column("brand", sa.Text, primary_key=True),
     sa.Column("day", sa.Date, primary_key=True),
     sa.Column("mt_id", sa.BigInteger, nullable=True),

@@ -138,7 +138,11 @@ def _decode_line(raw: bytes, number: int) -> str:
         ) from None
     if number == 1:
         text = text.removeprefix("\ufeff")
-    return text.rstrip("\r")
+    text = text.rstrip("\r")
+    if "\r" in text or "\x00" in text:  # a bare CR (no CSV line ends so) or a NUL (no text column holds one)
+        what = "a carriage return inside the line" if "\r" in text else "a NUL character"
+        raise _LineError(RowError(f"line {number}", f"{what}; lines end with LF or CRLF"))
+    return text
 
 
 class _LineError(Exception):

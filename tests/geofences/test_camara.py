@@ -17,9 +17,11 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from api.app import create_app
 from api.camara_geofencing import BASE, OPENAPI_PATHS, check_sink, setup_camara_geofencing_routes
+from api.keys import OUTBOUND_RESOLVER_KEY
 from api.openapi import OPENAPI_FRAGMENTS_KEY
 from geofences import camara
 from geofences.worker import GeofenceWorker, publish
+from lbs import outbound
 from lbs.clock import FrozenClock
 from lbs.consent.decision import Purpose
 from lbs.db import create_pool
@@ -28,6 +30,7 @@ from lbs.settings import Settings
 from tests.camara.spec import validate_event, validate_response
 from tests.geofences.test_promotions_api import GRAND_PLACE, MSISDN, NOW, auth, grant_to
 from tests.geofences.test_worker import walk, worker_settings
+from tests.stub_dns import PUBLIC, StubResolver
 
 API = "geofencing-subscriptions"
 
@@ -38,6 +41,7 @@ async def camara_client(settings: Settings, db: asyncpg.Connection[Any], aiohttp
         settings.model_copy(update={"smpp_enabled": False, "geofence_camara_loopback_http": True}),
         clock=FrozenClock(NOW),  # the workers below run on NOW too
     )
+    app[OUTBOUND_RESOLVER_KEY] = StubResolver({"sink.example": [PUBLIC]})  # sinks by name: no DNS leaves the machine
     if OPENAPI_PATHS not in app[OPENAPI_FRAGMENTS_KEY]:
         setup_camara_geofencing_routes(app)
         app[OPENAPI_FRAGMENTS_KEY].append(OPENAPI_PATHS)
@@ -199,7 +203,7 @@ async def test_events_delivered_signed_with_retries_and_end(
     plain = request(url, types=(camara.AREA_LEFT,))
     plain["sinkCredential"] = {"credentialType": "PLAIN", "identifier": "me", "secret": "s3cret"}
     second = await (await camara_client.post(BASE, json=plain, headers=token)).json()
-    s = worker_settings(settings, geofence_delivery_backoff_s=0.0)
+    s = worker_settings(settings, geofence_delivery_backoff_s=0.0, geofence_camara_loopback_http=True)
     pool = await create_pool(s)
     recorder.fail = 1  # the first POST fails: retried
     try:
@@ -212,7 +216,7 @@ async def test_events_delivered_signed_with_retries_and_end(
         await publish(redis_client, s, reports)
         while await worker.run_once(block_ms=10):
             pass
-        async with aiohttp.ClientSession() as session:
+        async with outbound.session(s) as session:
             while await worker.deliver(session):
                 pass
     finally:

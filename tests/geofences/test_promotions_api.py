@@ -87,8 +87,9 @@ async def test_crud_pause_resume_and_tenancy(client: TestClient, keys: dict[str,
     assert resp.status == 404
     resp = await client.get(url + "/report", headers=auth(keys["promocity"]))  # the report outlives it
     assert resp.status == 200
-    resp = await client.get("/v1/promotions/abc", headers=auth(keys["promocity"]))
-    assert resp.status == 404
+    for bad in ("abc", "99999999999999999999", "\u00b2", "\u0661\u0662"):  # not an id: 400, never a 500
+        resp = await client.get(f"/v1/promotions/{bad}", headers=auth(keys["promocity"]))
+        assert resp.status == 400 and (await resp.json())["code"] == "INVALID_ARGUMENT"
 
 
 @pytest.mark.parametrize(
@@ -107,10 +108,18 @@ async def test_crud_pause_resume_and_tenancy(client: TestClient, keys: dict[str,
         ({"fence": {"center": [179.99, 10], "radius_m": 5000}}, "INVALID_FENCE", "antimeridian"),
         ({"fence": {"center": GRAND_PLACE, "radius_m": 1e6}}, "INVALID_FENCE", "radius_m"),
         ({"template": "Hi {msisdn}"}, "INVALID_ARGUMENT", "placeholders"),
+        ({"template": "Hi {name:d}"}, "INVALID_ARGUMENT", "not a placeholder"),
+        ({"template": "Hi {name:>999999999}"}, "INVALID_ARGUMENT", "not a placeholder"),
+        ({"template": "Hi {name:{x}}"}, "INVALID_ARGUMENT", "not a placeholder"),
+        ({"template": "Hi {shop!r}"}, "INVALID_ARGUMENT", "not a placeholder"),
         ({"trigger": "dwell"}, "INVALID_ARGUMENT", "dwell_s"),
         ({"valid_until": "2026-10-01T00:00:00+01:00"}, "INVALID_ARGUMENT", "valid_until"),
         ({"valid_from": "2026-11-01T00:00:00"}, "INVALID_ARGUMENT", "timezone"),
         ({"timezone": "Mars/Olympus"}, "INVALID_ARGUMENT", "time zone"),
+        ({"hours_from": "09:00:00+02:00"}, "INVALID_ARGUMENT", "hours_from"),  # aware vs naive: was a 500
+        ({"hours_until": "20:00Z"}, "INVALID_ARGUMENT", "without an offset"),
+        ({"name": "Nul\u0000"}, "INVALID_ARGUMENT", "NUL"),
+        ({"budget_minor": 2**63}, "INVALID_ARGUMENT", "out of range"),
         ({"application": "OTHERAPP"}, "INVALID_ARGUMENT", "no application"),
         ({"source": "not a sender!"}, "INVALID_ARGUMENT", "sender"),
         ({"days": "089"}, "INVALID_ARGUMENT", "days"),
@@ -137,6 +146,16 @@ async def test_patch_body_errors(client: TestClient, keys: dict[str, str]) -> No
         url, json={"hours_from": "21:00", "hours_until": "20:00"}, headers=auth(keys["promocity"])
     )
     assert resp.status == 400
+
+
+@pytest.mark.parametrize("template", ["{name:d}", "{name:>999999999}", "{name:{x}}", "{coupon!s}"])
+async def test_patch_refuses_poison_templates(client: TestClient, keys: dict[str, str], template: str) -> None:
+    created = await create(client, keys["promocity"])
+    url = f"/v1/promotions/{created['id']}"
+    resp = await client.patch(url, json={"template": template}, headers=auth(keys["promocity"]))
+    body = await resp.json()
+    assert resp.status == 400 and body["code"] == "INVALID_ARGUMENT" and set(body) == {"status", "code", "message"}
+    assert (await (await client.get(url, headers=auth(keys["promocity"]))).json())["template"] == created["template"]
 
 
 async def test_openapi_documents_every_promotion_route(client: TestClient) -> None:

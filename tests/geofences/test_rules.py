@@ -6,6 +6,8 @@ from dataclasses import replace
 from datetime import UTC, datetime, time
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from geofences.rules import (
     Facts,
@@ -101,3 +103,38 @@ def test_template() -> None:
     assert text == "-20% at Chez Léon, 120 m: X"
     assert render("{distance}{coupon}", name="", shop="", distance_m=1520, coupon=None) == "1.5 km"
     assert render("{distance}", name="", shop="", distance_m=None, coupon=None) == ""
+
+
+POISON = ("{name:d}", "{name:>999999999}", "{name:{x}}", "{name!r}", "{shop.__class__}", "{coupon[0]}", "{}", "}")
+
+
+@pytest.mark.parametrize("template", POISON)
+def test_format_specs_conversions_and_nesting_are_refused(template: str) -> None:
+    with pytest.raises(InvalidArgument, match="not a placeholder"):
+        check_template(f"Hello {template}")
+
+
+@pytest.mark.parametrize("template", POISON)
+def test_render_never_formats(template: str) -> None:
+    # a row written before the check refused these: its odd parts stay literal text, nothing is formatted or grown
+    assert render(template, name="N", shop="S", distance_m=1.0, coupon="C") == template
+
+
+def test_literal_braces() -> None:
+    assert check_template("{{code}}: {coupon}")
+    assert render("{{code}}: {coupon}", name="", shop="", distance_m=None, coupon="X") == "{code}: X"
+
+
+PIECES = ["{", "}", "{{", "}}", "name", "shop", ":", "!r", "x", "é", " "]
+
+
+@given(st.lists(st.sampled_from(PIECES), max_size=20).map("".join))
+def test_render_is_total_and_matches_format_on_accepted_templates(template: str) -> None:
+    values = {"name": "-20%", "shop": "Chez {Léon}", "coupon": "AB12"}
+    text = render(template, distance_m=None, **values)  # never raises
+    try:
+        check_template(template)
+    except InvalidArgument:
+        return
+    # the oracle: on every template the check accepts, the substituter agrees with str.format
+    assert text == template.format(distance="", **values)

@@ -12,6 +12,9 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from lbs.settings import Settings
+from tests.geofences.conftest import keys
+
+__all__ = ["Platform", "keys"]
 
 
 @dataclass
