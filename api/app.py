@@ -119,7 +119,7 @@ async def _messaging(app: web.Application) -> AsyncIterator[None]:
         log.info("mo", source=mo.source, to=mo.destination, keyword=keyword)
         return reply
 
-    core = MessagingCore(settings, pool, app[REDIS_KEY], on_mo, clock=app[CLOCK_KEY])
+    core = MessagingCore(settings, pool, app[REDIS_KEY], on_mo, clock=app[CLOCK_KEY], metrics=metrics)
     attach_billing(core)  # every MT segment the SMSC accepts is rated; receipts settle delivery-charged ones
     core.submit_listeners.append(promotion_hooks.on_submitted)  # promotion reports: sent, delivered
     core.receipt_listeners.append(promotion_hooks.on_receipt)

@@ -77,6 +77,12 @@ class Settings(BaseSettings):
     smpp_password: str = Field("demo", description="Password the platform binds with.")
     smpp_enabled: bool = Field(True, description="Whether the platform binds to the SMSC at start-up.")
     smpp_window: int = Field(100, description="Most submit_sm the platform leaves unanswered on one bind.")
+    smpp_validity_s: float = Field(
+        172_800.0, description="validity_period of every MT: the SMSC gives up delivering it after this long."
+    )
+    smpp_receipt_grace_s: float = Field(
+        3_600.0, description="An MT with no receipt this long after its validity ends 'expired' (no receipt)."
+    )
     default_tps: int = Field(10, description="Throughput (SMS/s) of a sender with no short-code tier (e.g. an OADC).")
     short_code: str = Field("3311", description="The platform's default short code.")
 

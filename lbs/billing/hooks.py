@@ -9,7 +9,7 @@ are not billed.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeAlias
 
 import asyncpg
@@ -18,7 +18,7 @@ import structlog
 from lbs.billing.errors import PaymentRequired
 from lbs.billing.events import MtSegment, on_receipt, record
 from lbs.billing.fees import schedule_from
-from lbs.billing.prepaid import Reservation, reserve
+from lbs.billing.prepaid import Reservation, release_stale, reserve
 from lbs.billing.rating import EventType, format_minor, period_of
 from lbs.billing.statements import build_statement
 from lbs.errors import LbsError
@@ -101,6 +101,33 @@ async def reserve_mt(conn: Conn, *, provider_id: int, mt_id: int, segments: int,
         if found is not None:
             held.append(found)
     return held
+
+
+async def hold_mt(conn: Conn, application_id: int, *, mt_id: int, segments: int, now: datetime) -> list[Reservation]:
+    """The outbox's enqueue hook: hold an application's MT on its provider's prepaid balance (nothing when the
+    provider is postpaid or the application unknown). Raises :class:`PaymentRequired` when the balance is short."""
+    provider_id = await _provider_of(conn, application_id)
+    if provider_id is None:
+        return []
+    return await reserve_mt(conn, provider_id=provider_id, mt_id=mt_id, segments=segments, now=now)
+
+
+# Older than any wait a held MT may have before it is submitted (a marketing MT deferred over a long holiday
+# weekend): a hold this old with no MT awaiting its receipt belongs to an action that will never report back.
+STALE_HOLD_AGE = timedelta(days=7)
+
+
+async def release_stale_holds(pool: asyncpg.Pool[Any], clock: Callable[[], datetime]) -> int:
+    """The scheduler's job (crash recovery): release prepaid holds whose action never reported back.
+
+    Holds of MTs waiting for a receipt are kept; the messaging core expires MTs whose receipt never comes, which
+    releases theirs. Returns how many holds were released.
+    """
+    async with pool.acquire() as conn:
+        released = await release_stale(conn, STALE_HOLD_AGE, clock())
+    if released:
+        log.info("stale prepaid holds released", count=released)
+    return released
 
 
 async def print_demo_bill(
