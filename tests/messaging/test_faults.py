@@ -288,3 +288,23 @@ async def test_an_mt_the_smsc_lost_expires_with_a_reason(stack: Stack, db: async
     assert row is not None and (row["status"], row["error"]) == ("expired", "no receipt within validity")
     assert heard == [(result.id, "EXPIRED")]
     assert stack.app[METRICS_KEY].registry.get_sample_value("lbs_mt_expired_total") == 1
+
+
+async def test_health_names_a_messaging_loop_that_is_not_running(stack: Stack) -> None:
+    async def checks() -> dict[str, str]:
+        async with stack.http.get(f"{stack.api}/health") as resp:
+            return dict((await resp.json())["checks"])
+
+    assert (await checks())["messaging"] == "ok"
+    core = stack.app[MESSAGING_KEY]
+
+    async def quits() -> None:
+        return None
+
+    core.supervisor.start("probe", quits)
+    await wait_until(lambda: _true(not core.tasks()["probe"].ok), 5, "probe not dead")
+    assert "probe dead" in (await checks())["messaging"]
+
+
+async def _true(value: bool) -> bool:
+    return value
