@@ -85,10 +85,6 @@ class ResultWriter:
     def put(self, outcome: Outcome) -> None:
         self._queue.put_nowait(outcome)
 
-    @property
-    def backlog(self) -> int:
-        return self._queue.qsize() + len(self._batch)
-
     async def run(self) -> None:
         """Write batches until cancelled; a failure raises (the supervisor restarts us) and keeps the batch."""
         while True:
