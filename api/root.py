@@ -176,7 +176,7 @@ class Root:
     async def messaging_core(self) -> AsyncIterator[None]:
         """The keyword router's keywords, then the SMPP bind, MO intake and MT dispatch."""
         await self._register_keywords()
-        core = MessagingCore(self.settings, self.pool, self.redis, self._on_mo, clock=self.clock)
+        core = MessagingCore(self.settings, self.pool, self.redis, self._on_mo, clock=self.clock, metrics=self.metrics)
         attach_billing(core)  # every MT segment the SMSC accepts is rated; receipts settle delivery-charged ones
         core.submit_listeners.append(promotion_hooks.on_submitted)  # promotion reports: sent, delivered
         core.receipt_listeners.append(promotion_hooks.on_receipt)

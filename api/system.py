@@ -32,13 +32,28 @@ async def _check_smpp(app: web.Application) -> None:
         raise RuntimeError("not bound to the SMSC")
 
 
+async def _check_messaging(app: web.Application) -> None:
+    """Every supervised messaging loop (bind, dispatcher, result writer, recovery) is running."""
+    if not app[SETTINGS_KEY].smpp_enabled:
+        return
+    troubled = {name: s.describe() for name, s in app[MESSAGING_KEY].tasks().items() if not s.ok}
+    if troubled:
+        raise RuntimeError("; ".join(f"{name} {text}" for name, text in troubled.items()))
+
+
 async def _check_les(app: web.Application) -> None:
     # Any HTTP answer proves the LES is reachable; MLP itself only answers POST.
     async with app[HTTP_SESSION_KEY].get(app[SETTINGS_KEY].les_url) as resp:
         await resp.read()
 
 
-CHECKS = {"postgres": _check_postgres, "redis": _check_redis, "smpp": _check_smpp, "les": _check_les}
+CHECKS = {
+    "postgres": _check_postgres,
+    "redis": _check_redis,
+    "smpp": _check_smpp,
+    "messaging": _check_messaging,
+    "les": _check_les,
+}
 
 
 async def _run_check(app: web.Application, name: str) -> str:
@@ -54,9 +69,10 @@ async def _run_check(app: web.Application, name: str) -> str:
 
 @routes.get("/health")
 async def health(request: web.Request) -> web.Response:
-    """200 when PostgreSQL, Redis, the SMPP bind and the LES all answer; 503 naming the parts that failed."""
-    # The SMPP bind is part of this process's health only where it runs the messaging role.
-    names = [n for n in CHECKS if n != "smpp" or MESSAGING_KEY in request.app]
+    """200 when PostgreSQL, Redis, the SMPP bind, the messaging loops and the LES are all well; 503 naming the
+    parts that failed."""
+    # The SMPP bind and the messaging loops are part of this process's health only where it runs that role.
+    names = [n for n in CHECKS if n not in ("smpp", "messaging") or MESSAGING_KEY in request.app]
     results = await asyncio.gather(*(_run_check(request.app, n) for n in names))
     checks = dict(zip(names, results, strict=True))
     failed = [n for n, r in checks.items() if r != "ok"]

@@ -11,7 +11,7 @@ database migrated to head and dropped at the end, and Redis db 14 (flushed befor
 2. ``pipeline_mt_per_s``: N rows inserted into the outbox (one bulk INSERT, status ``queued``), dispatched by an
    in-process ``MessagingCore`` to the emulator until every row is ``delivered`` by its receipt.
 3. ``throttle_error_pct_{10,50,150}``: two ``lbs worker messaging`` processes share one short code at tier T
-   (a short code per tier: ``MessagingCore._tier`` caches a tier for the life of the process); the submit rate
+   (a short code per tier: the dispatcher caches a tier for a minute); the submit rate
    is measured from the emulator's PDU log timestamps.
 4. ``mo_mt_p50_ms`` / ``mo_mt_p99_ms``: PING at a steady 200 MO/s (``POST /sim/mo``, one MO per handset) to the
    two workers, alternating short codes 3311 and 3312 at tier 150 (one code at 150/s cannot carry 200 replies/s);
@@ -55,7 +55,7 @@ from lbs import migrate
 from lbs.clock import system_clock
 from lbs.db import create_pool
 from lbs.messaging.core import MessagingCore
-from lbs.messaging.smpp import FastCorrelator, WindowedBroker
+from lbs.messaging.smpp import FastCorrelator, WindowedBroker, stop_esme
 from lbs.settings import Settings
 
 REDIS_DB = 14  # flushed before and after: never the application's db 0 nor the tests' 15
@@ -66,7 +66,7 @@ RAW_ACCOUNTS = {"rawours": "rawours", "rawstock": "rawstck"}
 RAW_SOURCE = "3399"
 SHORT_CODE, SECOND_SHORT_CODE = "3311", "3312"
 TIERS = (10, 50, 150)
-TIER_CODES = {10: "36010", 50: "36050", 150: "36150"}  # a short code per tier: the core never re-reads a tier
+TIER_CODES = {10: "36010", 50: "36050", 150: "36150"}  # a short code per tier: tiers are cached a minute
 PIPELINE_SOURCE = "BENCH"  # an alphanumeric OADC has no short_codes row: limited by default_tps only
 PIPELINE_TPS = 1_000_000
 WINDOW = 100  # Settings.smpp_window's default: the platform's window per bind
@@ -180,21 +180,6 @@ class CountingHook(AbstractHook):  # type: ignore[misc]  # aiosmpplib ships no t
             self.counts.timeout_seqs.add(smpp_message.sequence_num)
 
 
-async def stop_esme(esme: ESME) -> None:
-    """Unbind and cancel the ESME's tasks now (``ESME.stop()`` waits seconds; same approach as MessagingCore)."""
-    esme._is_shutting_down = True
-    writer = getattr(esme, "_writer", None)
-    with contextlib.suppress(OSError, TimeoutError):
-        async with asyncio.timeout(1.0):
-            await esme._disconnect()
-    for task in asyncio.all_tasks():
-        frame = getattr(task.get_coro(), "cr_frame", None)
-        if frame is not None and frame.f_locals.get("self") is esme and task is not asyncio.current_task():
-            task.cancel()
-    if writer is not None:
-        writer.close()
-
-
 def bench_submit(i: int) -> SubmitSm:
     return SubmitSm(
         short_message=f"Bench MT {i}",
@@ -249,7 +234,7 @@ async def raw_run(port: int, n: int, *, ours: bool) -> RawResult:
                 while counts.receipts < len(counts.resp_seqs) - counts.refused:  # noqa: ASYNC110
                     await asyncio.sleep(0.05)
     finally:
-        await stop_esme(esme)
+        await stop_esme(esme)  # the platform's own workaround: ESME.stop() waits seconds
         runner.cancel()
         await asyncio.gather(runner, return_exceptions=True)
     return RawResult(
@@ -334,7 +319,7 @@ async def pipeline(settings: Settings, n: int, stock_rate: float) -> None:
         await core.wait_bound()
         started = datetime.now(UTC)
         await insert_mts(pool, PIPELINE_SOURCE, n)
-        core._wake.set()  # the rows came in by SQL, not through enqueue(): wake the dispatcher now
+        core.wake()  # the rows came in by SQL, not through enqueue(): wake the dispatcher now
 
         async def all_final() -> bool:
             final = await pool.fetchval(

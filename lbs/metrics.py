@@ -21,6 +21,28 @@ class Metrics:
         )
         self.mo_received = Counter("lbs_mo_received", "MO messages received", ["keyword"], registry=self.registry)
         self.mt_sent = Counter("lbs_mt_submitted", "MT messages submitted to the SMSC", registry=self.registry)
+        self.mt_expired = Counter(
+            "lbs_mt_expired",
+            "MTs resolved as expired because no receipt came within their validity",
+            registry=self.registry,
+        )
+        self.result_retries = Counter(
+            "lbs_mt_result_batch_retries",
+            "Batches of submit results and receipts written again after a failure",
+            registry=self.registry,
+        )
+        self.task_up = Gauge(
+            "lbs_task_up",
+            "1 while a supervised background task runs, 0 while it restarts or is dead",
+            ["task"],
+            registry=self.registry,
+        )
+        self.task_restarts = Counter(
+            "lbs_task_restarts",
+            "Restarts of a supervised background task after a failure",
+            ["task"],
+            registry=self.registry,
+        )
         self.locations = Counter(
             "lbs_location_requests", "Location requests to the LES", ["outcome"], registry=self.registry
         )

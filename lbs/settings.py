@@ -77,6 +77,12 @@ class Settings(BaseSettings):
     smpp_password: str = Field("demo", description="Password the platform binds with.")
     smpp_enabled: bool = Field(True, description="Whether the platform binds to the SMSC at start-up.")
     smpp_window: int = Field(100, description="Most submit_sm the platform leaves unanswered on one bind.")
+    smpp_validity_s: float = Field(
+        172_800.0, description="validity_period of every MT: the SMSC gives up delivering it after this long."
+    )
+    smpp_receipt_grace_s: float = Field(
+        3_600.0, description="An MT with no receipt this long after its validity ends 'expired' (no receipt)."
+    )
     default_tps: int = Field(10, description="Throughput (SMS/s) of a sender with no short-code tier (e.g. an OADC).")
     short_code: str = Field("3311", description="The platform's default short code.")
 
@@ -224,7 +230,9 @@ class Settings(BaseSettings):
         60.0, description="How often the scheduler releases prepaid holds whose action never reported back (s)."
     )
     billing_hold_max_age_s: float = Field(
-        600.0, description="Age after which a prepaid hold with no outcome is released (a crashed worker's)."
+        7 * 86_400.0,
+        description="Age after which a prepaid hold with no outcome is released (a crashed worker's). Longer than "
+        "any wait a held MT may have before it is submitted (marketing deferred over a long holiday weekend).",
     )
     billing_close_check_s: float = Field(
         3600.0, description="How often the scheduler closes the last month once it has ended (statements, once)."

@@ -103,6 +103,15 @@ async def reserve_mt(conn: Conn, *, provider_id: int, mt_id: int, segments: int,
     return held
 
 
+async def hold_mt(conn: Conn, application_id: int, *, mt_id: int, segments: int, now: datetime) -> list[Reservation]:
+    """The outbox's enqueue hook: hold an application's MT on its provider's prepaid balance (nothing when the
+    provider is postpaid or the application unknown). Raises :class:`PaymentRequired` when the balance is short."""
+    provider_id = await _provider_of(conn, application_id)
+    if provider_id is None:
+        return []
+    return await reserve_mt(conn, provider_id=provider_id, mt_id=mt_id, segments=segments, now=now)
+
+
 async def print_demo_bill(
     settings: Settings, out: Callable[[str], None], providers: Sequence[str], now: datetime
 ) -> None:

@@ -12,12 +12,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import asyncpg
+import structlog
 
+from lbs.billing.errors import PaymentRequired
+from lbs.billing.hooks import hold_mt
 from lbs.consent.audit import pseudonym
 from lbs.db import Conn, Executor
 from lbs.errors import InvalidArgument
 from lbs.messaging import gsm, rules
 from lbs.msisdn import is_short_code, to_e164
+
+log = structlog.get_logger(__name__)
 
 MAX_SEGMENTS = 10  # about 1,500 GSM-7 characters: anything longer is refused, not silently cut
 OADC_MAX = 11  # alphanumeric sender IDs: at most 11 characters (GSM 03.40)
@@ -69,7 +74,27 @@ async def opted_out(conn: Executor, subject: str, brand: str | None) -> bool:
 
 
 async def enqueue(conn: Conn, req: MtRequest, *, now: datetime, pseudonym_key: str, short_code: str) -> Enqueued:
-    """Write one MT to the outbox inside the caller's transaction (marketing rules checked here, again at dispatch)."""
+    """Write one MT to the outbox inside the caller's transaction (marketing rules checked here, again at dispatch).
+
+    An application's MT is billed to its provider: a prepaid provider's balance holds the price of every segment
+    in the same transaction (docs/billing.md). When the balance cannot pay, nothing of this MT is written (a
+    savepoint) and the result is ``suppressed:payment_required``: the caller's other work stays, and a worker
+    that fires promotions is not stopped by one provider's empty balance.
+    """
+    if req.application_id is None:
+        return await _enqueue(conn, req, now=now, pseudonym_key=pseudonym_key, short_code=short_code)
+    try:
+        async with conn.transaction():
+            done = await _enqueue(conn, req, now=now, pseudonym_key=pseudonym_key, short_code=short_code)
+            if done.id is not None:
+                await hold_mt(conn, req.application_id, mt_id=done.id, segments=done.segments, now=now)
+    except PaymentRequired as refused:
+        log.info("mt refused: prepaid balance", application_id=req.application_id, reason=refused.message)
+        return Enqueued(None, "suppressed:payment_required")
+    return done
+
+
+async def _enqueue(conn: Conn, req: MtRequest, *, now: datetime, pseudonym_key: str, short_code: str) -> Enqueued:
     if req.message_class not in ("transactional", "marketing"):
         raise InvalidArgument(f"unknown message class {req.message_class!r}")
     msisdn = to_e164(req.msisdn)
@@ -136,32 +161,43 @@ async def claim(pool: Executor, limit: int, now: datetime) -> list[asyncpg.Recor
     )
 
 
-async def mark_submitted(pool: Executor, mt_id: int, smsc_message_id: str, now: datetime) -> None:
-    await pool.execute(
-        "UPDATE mt_messages SET status = 'submitted', smsc_message_id = $2, submitted_at = $3, updated_at = $3"
-        " WHERE id = $1 AND status = 'sending'",
-        mt_id,
-        smsc_message_id,
+async def record_submitted(conn: Conn, accepted: list[tuple[int, int, str]], now: datetime) -> list[asyncpg.Record]:
+    """Mark MTs the SMSC accepted, from ``(mt id, attempt, smsc id)``; returns the rows it changed.
+
+    Only the claim that was submitted may change its row (``attempts`` matches). A row a recovery sweep put back
+    to ``deferred`` before this result landed is still marked: it was accepted, and must not be sent again.
+    """
+    return await conn.fetch(
+        "UPDATE mt_messages m SET status = 'submitted', smsc_message_id = u.smsc_id, submitted_at = $4,"
+        " updated_at = $4 FROM unnest($1::bigint[], $2::int[], $3::text[]) AS u(id, attempt, smsc_id)"
+        " WHERE m.id = u.id AND m.attempts = u.attempt AND m.status IN ('sending', 'deferred') RETURNING m.*",
+        [i for i, _, _ in accepted],
+        [a for _, a, _ in accepted],
+        [v for _, _, v in accepted],
         now,
     )
 
 
-async def defer(pool: Executor, mt_id: int, until: datetime, reason: str) -> None:
+async def defer(pool: Executor, mt_id: int, until: datetime, reason: str, attempt: int | None = None) -> None:
+    """Back to the queue until ``until``; with ``attempt``, only if the row was not claimed again since."""
     await pool.execute(
         "UPDATE mt_messages SET status = 'deferred', not_before = $2, error = $3, updated_at = now()"
-        " WHERE id = $1 AND status = 'sending'",
+        " WHERE id = $1 AND status = 'sending' AND ($4::int IS NULL OR attempts = $4)",
         mt_id,
         until,
         reason,
+        attempt,
     )
 
 
-async def fail(pool: Executor, mt_id: int, reason: str) -> None:
+async def fail(pool: Executor, mt_id: int, reason: str, attempt: int | None = None) -> None:
+    """Final failure; with ``attempt``, only if the row was not claimed again since."""
     await pool.execute(
         "UPDATE mt_messages SET status = 'failed', error = $2, done_at = now(), updated_at = now()"
-        " WHERE id = $1 AND status IN ('sending', 'submitted')",
+        " WHERE id = $1 AND status IN ('sending', 'submitted') AND ($3::int IS NULL OR attempts = $3)",
         mt_id,
         reason,
+        attempt,
     )
 
 
@@ -208,6 +244,32 @@ async def forget_receipts(pool: Executor, now: datetime) -> None:
         now - timedelta(days=1),
         now - timedelta(days=3),
     )
+
+
+async def applied(conn: Executor, smsc_ids: list[str]) -> set[str]:
+    """Which of these receipts are applied to their MT."""
+    found = await conn.fetchval(
+        "SELECT coalesce(array_agg(smsc_message_id), '{}') FROM mt_receipts"
+        " WHERE smsc_message_id = ANY($1::text[]) AND applied_at IS NOT NULL",
+        smsc_ids,
+    )
+    return set(found)
+
+
+async def expire_unreceipted(conn: Executor, older_than: timedelta, now: datetime, limit: int = 1000) -> list[int]:
+    """MTs still ``submitted`` long after their validity (the SMSC lost them, or their receipt): ``expired``.
+
+    Returns their ids; the caller tells the receipt listeners (stat ``EXPIRED``: billing releases the hold).
+    """
+    rows = await conn.fetch(
+        "UPDATE mt_messages SET status = 'expired', error = 'no receipt within validity', done_at = $1,"
+        " updated_at = $1 WHERE id IN (SELECT id FROM mt_messages WHERE status = 'submitted'"
+        " AND submitted_at < $2 ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING id",
+        now,
+        now - older_than,
+        limit,
+    )
+    return [int(r["id"]) for r in rows]
 
 
 async def requeue_stuck(pool: Executor, older_than: timedelta, now: datetime) -> int:

@@ -139,15 +139,16 @@ async def test_billing_trouble_never_fails_the_submit_batch(
 ) -> None:
     pid = providers["Acme"]
     await contract(db, pid, "SUBMIT", Account.PREPAID)  # prepaid, no credit at all
-    async with db.transaction():
+    async with db.transaction():  # enqueued as the platform's own, then given to the application: no hold
         done = await outbox.enqueue(
             db,
-            outbox.MtRequest(msisdn="+32470000001", body="hi", source="3311", application_id=app_id),
+            outbox.MtRequest(msisdn="+32470000001", body="hi", source="3311"),
             now=NOW,
             pseudonym_key="k",
             short_code="3311",
         )
-    assert done.id is not None
+        assert done.id is not None
+        await db.execute("UPDATE mt_messages SET application_id = $1 WHERE id = $2", app_id, done.id)
     await smsc_accepts(db, done.id)  # no exception: the MT stays submitted, the unpaid unit is logged
     assert await db.fetchval("SELECT status FROM mt_messages WHERE id = $1", done.id) == "submitted"
     assert await kinds(db) == []
@@ -171,3 +172,23 @@ async def test_demo_bill(db: asyncpg.Connection[Any], settings: Settings, provid
     assert lines[0].startswith("Bill so far for Acme") and any(
         "Location, active lookup via 3311: 1" in x for x in lines
     )
+
+
+async def test_a_prepaid_mt_is_held_at_enqueue_and_refused_without_credit(
+    db: asyncpg.Connection[Any], providers: dict[str, int], app_id: int
+) -> None:
+    pid = providers["Acme"]
+    await contract(db, pid, "SUBMIT", Account.PREPAID)
+    mt = outbox.MtRequest(msisdn="+32470000001", body=REPLY, source="3311", application_id=app_id)
+    async with db.transaction():
+        refused = await outbox.enqueue(db, mt, now=NOW, pseudonym_key="k", short_code="3311")
+        await db.execute("SELECT 1")  # the caller's transaction is still usable
+    assert refused.status == "suppressed:payment_required" and refused.id is None
+    assert await db.fetchval("SELECT count(*) FROM mt_messages") == 0  # the enqueue rolled back
+    await top_up(db, pid, 1_000, idempotency_key="card-1", now=NOW)
+    async with db.transaction():
+        held = await outbox.enqueue(db, mt, now=NOW, pseudonym_key="k", short_code="3311")
+    assert held.id is not None and held.segments == 2
+    keys = await db.fetch("SELECT idempotency_key FROM billing_reservations WHERE status = 'held' ORDER BY 1")
+    assert [r[0] for r in keys] == [f"mt:{held.id}:1", f"mt:{held.id}:2"]
+    assert (await get_balance(db, pid, NOW)).reserved_minor > 0
