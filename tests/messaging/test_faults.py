@@ -17,9 +17,9 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 from aiohttp import web
-from lbs.demo import start_platform, start_smsc
-from lbs.demo_data import load
 
+from api.demo import start_platform, start_smsc
+from api.demo_data import load
 from api.keys import MESSAGING_KEY, METRICS_KEY
 from lbs.messaging import outbox, sweep
 from lbs.messaging.outbox import MtRequest
