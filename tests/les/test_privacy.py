@@ -15,6 +15,8 @@ from api.keys import CONSENT_KEY, SETTINGS_KEY
 from api.middleware import error_middleware
 from api.privacy import OPENAPI_PATHS, setup_privacy_routes
 from lbs.clock import system_clock
+from lbs.consent import registry
+from lbs.consent.decision import Precision, Purpose
 from lbs.consent.service import ConsentService
 from lbs.db import create_pool
 from lbs.mlp import MlpClient, PositioningNotAllowed, ResultCode
@@ -39,13 +41,25 @@ async def privacy_server(settings: Settings, db: asyncpg.Connection[Any]) -> Asy
     app = web.Application(middlewares=[error_middleware])
     app[SETTINGS_KEY] = make_settings(privacy_internal_key=KEY)
     pool = await create_pool(settings)
-    app[CONSENT_KEY] = ConsentService(pool, settings, system_clock)
+    consent = ConsentService(pool, settings, system_clock)
+    await grant_demo(db, consent)
+    app[CONSENT_KEY] = consent
     setup_privacy_routes(app)
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     yield server
     await server.close()
     await pool.close()
+
+
+async def grant_demo(db: asyncpg.Connection[Any], consent: ConsentService) -> None:
+    """Real grants (no allow-list exists): the LES's client "demo" asks as application DEMO."""
+    await db.execute("INSERT INTO providers (name) VALUES ('Demo')")
+    await db.execute("INSERT INTO applications (provider_id, name) SELECT id, 'DEMO' FROM providers")
+    await db.executemany("INSERT INTO subscribers (msisdn) VALUES ($1)", [(GRANTED,), (COARSE,), (DENIED,)])
+    source = registry.Source("officer", "test", {})
+    await consent.grant(GRANTED, "DEMO", Purpose.ACTIVE_LOOKUP, Precision.EXACT, source)
+    await consent.grant(COARSE, "DEMO", Purpose.ACTIVE_LOOKUP, Precision.COARSE, source)
 
 
 async def check(http: aiohttp.ClientSession, server: TestServer, body: object, key: str = KEY) -> tuple[int, dict]:
@@ -70,7 +84,7 @@ async def test_self_location_is_allowed(http: aiohttp.ClientSession, privacy_ser
 @pytest.mark.parametrize(
     ("msisdn", "allowed", "precision"), [(GRANTED, True, "exact"), (COARSE, True, "coarse"), (DENIED, False, None)]
 )
-async def test_allow_list_decides_for_others(
+async def test_the_registry_decides_for_others(
     http: aiohttp.ClientSession, privacy_server: TestServer, msisdn: str, allowed: bool, precision: str | None
 ) -> None:
     status, body = await check(http, privacy_server, {"msisdn": msisdn, "application": "demo"})
