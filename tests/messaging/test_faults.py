@@ -25,7 +25,7 @@ from lbs.messaging import outbox, sweep
 from lbs.messaging.outbox import MtRequest
 from lbs.messaging.outcomes import MtRef, Receipt, Submitted
 from lbs.messaging.results import Listeners, ResultWriter
-from lbs.messaging.supervisor import Supervisor
+from lbs.messaging.supervisor import Supervisor, TaskStatus
 from lbs.metrics import Metrics
 from lbs.settings import Settings
 from tests.conftest import Stack, free_port
@@ -130,7 +130,7 @@ async def test_postgres_outage_sending_resumes_and_nothing_is_sent_twice(
     monkeypatch.setattr(sweep, "STUCK_SENDING", timedelta(seconds=5))
     monkeypatch.setattr(sweep, "SWEEP_EVERY_S", 0.5)
     await load(db, settings)
-    await db.execute("UPDATE short_codes SET throughput_tps = 100")
+    await db.execute("UPDATE short_codes SET throughput_tps = 20")  # the flow outlasts the start of the outage
     proxy = TcpProxy(urlsplit(settings.database_url).port or 5432)
     await proxy.up()
     url = urlsplit(settings.database_url)
@@ -147,10 +147,13 @@ async def test_postgres_outage_sending_resumes_and_nothing_is_sent_twice(
             restarts = await health_of(app)
     finally:
         await proxy.down()
-    assert restarts["mt-dispatcher"] >= 1 and restarts["mt-results"] >= 1, (restarts, outage)
+    # The result writer met the outage and was restarted; the dispatcher may meet it at a claim, or wait on its
+    # window until results flow again (which loop hits the outage first depends on timing): none of them died.
+    assert restarts["mt-results"] >= 1, (restarts, outage)
+    assert all(state.status is not TaskStatus.DEAD for state in outage.values()), outage
     metrics = app[METRICS_KEY].registry
     assert metrics.get_sample_value("lbs_mt_submitted_total") == N
-    assert metrics.get_sample_value("lbs_task_restarts_total", {"task": "mt-dispatcher"}) >= 1
+    assert metrics.get_sample_value("lbs_task_restarts_total", {"task": "mt-results"}) >= 1
 
 
 def start_redis(port: int) -> subprocess.Popen[bytes]:
