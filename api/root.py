@@ -116,11 +116,6 @@ class Root:
         return _built(self._messaging, "messaging")
 
     @property
-    def has_messaging(self) -> bool:
-        """Whether this process runs the messaging role (its SMPP bind is then part of its health)."""
-        return self._messaging is not None
-
-    @property
     def push_receiver(self) -> PushReceiver | None:
         """The MLP push receiver this process serves on its own listener (api role), if any."""
         return self._push_receiver

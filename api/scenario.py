@@ -169,8 +169,8 @@ async def step_opt_out(s: Scenario) -> None:
 
 async def fresh_geofence_handset(settings: Settings, now: datetime) -> str:
     """A subscriber PromoCity has not reached today (the demo may run many times a day on one database)."""
-    from lbs.consent.audit import pseudonym
     from lbs.messaging.rules import local_day
+    from lbs.pseudonym import pseudonym
 
     conn = await asyncpg.connect(settings.database_url)
     try:

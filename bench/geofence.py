@@ -253,9 +253,9 @@ def _pipeline_worker(consumer: str) -> None:
 
 async def _seed_pipeline(db: Any, fences: list[Fence], walkers: list[str], key: str) -> None:
     from geofences.model import shape_to_geojson
-    from lbs.consent.audit import pseudonym
     from lbs.consent.decision import Precision, Purpose
     from lbs.consent.registry import Source, Subject, grant_event, record
+    from lbs.pseudonym import pseudonym
 
     provider = await db.fetchval("INSERT INTO providers (name) VALUES ('PromoCity') RETURNING id")
     app = await db.fetchval(
@@ -381,7 +381,7 @@ async def _latency(
     """Walkers step into a fence (enter) amid background load at a third of the measured rate: p99 latency from the
     report's time to its trigger row (rules decided, MT in the outbox)."""
     from geofences.worker import publish
-    from lbs.consent.audit import pseudonym
+    from lbs.pseudonym import pseudonym
 
     lon, lat = fence["center"]
     background = _background(n_subs, 1)  # the same subscribers where they were (a new draw would teleport them)

@@ -23,7 +23,6 @@ from geofences.rules import Facts, Outcome, Promotion, decide, local_day_start, 
 from geofences.transitions import Transition
 from lbs.billing.fees import has_active_fee
 from lbs.consent import registry
-from lbs.consent.audit import pseudonym
 from lbs.consent.decision import Purpose
 from lbs.consent.decision import decide as consent
 from lbs.db import Conn, Executor
@@ -31,6 +30,7 @@ from lbs.errors import PermissionDenied
 from lbs.messaging import outbox
 from lbs.messaging import rules as marketing
 from lbs.msisdn import is_short_code
+from lbs.pseudonym import pseudonym
 from lbs.settings import Settings
 
 log = structlog.get_logger(__name__)

@@ -46,7 +46,7 @@ from geofences.promotions import COLUMNS, FROM, add_counters, changed_fences, ha
 from geofences.transitions import Report, Transition
 from lbs import outbound
 from lbs.clock import Clock
-from lbs.consent.audit import pseudonym
+from lbs.pseudonym import pseudonym
 from lbs.settings import Settings
 
 log = structlog.get_logger(__name__)

@@ -38,9 +38,6 @@ class Principal:
     provider_id: int | None
     scopes: frozenset[str] = field(default_factory=frozenset)
 
-    def has_scope(self, scope: str) -> bool:
-        return scope in self.scopes
-
 
 def hash_secret(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()

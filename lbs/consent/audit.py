@@ -8,13 +8,13 @@ Subjects are pseudonyms (a keyed hash of the MSISDN), so erasure leaves the chai
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from lbs.db import Conn
+from lbs.pseudonym import pseudonym as pseudonym  # re-exported: the audit's subjects are pseudonyms
 
 GENESIS = "0" * 64
 
@@ -31,11 +31,6 @@ _CONTENT = (
     "details",
     "occurred_at",
 )
-
-
-def pseudonym(key: str, msisdn: str) -> str:
-    """The subject reference stored for ``msisdn``: HMAC-SHA256 under the platform's pseudonym key."""
-    return hmac.new(key.encode(), msisdn.encode(), hashlib.sha256).hexdigest()
 
 
 def row_hash(prev_hash: str, content: dict[str, Any]) -> str:

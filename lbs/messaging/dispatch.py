@@ -18,12 +18,12 @@ from typing import Any
 
 import asyncpg
 
-from lbs.consent.audit import pseudonym
 from lbs.messaging import outbox
 from lbs.messaging.outcomes import Deferred, MtRef
 from lbs.messaging.results import ResultWriter
 from lbs.messaging.smpp import Bind, submit_sm_of
 from lbs.messaging.throttle import Throttle
+from lbs.pseudonym import pseudonym
 from lbs.settings import Settings
 
 IDLE_POLL_S = 0.2  # an idle dispatcher looks for due rows this often (and at once when woken)

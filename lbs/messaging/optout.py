@@ -11,9 +11,9 @@ from typing import Any
 
 import asyncpg
 
-from lbs.consent.audit import pseudonym
 from lbs.db import Conn
 from lbs.messaging.router import Command, KeywordRouter, Mo
+from lbs.pseudonym import pseudonym
 
 TEXTS = {
     "en": {

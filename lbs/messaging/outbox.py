@@ -16,11 +16,11 @@ import structlog
 
 from lbs.billing.errors import PaymentRequired
 from lbs.billing.hooks import hold_mt
-from lbs.consent.audit import pseudonym
 from lbs.db import Conn, Executor
 from lbs.errors import InvalidArgument
 from lbs.messaging import gsm, rules
 from lbs.msisdn import is_short_code, to_e164
+from lbs.pseudonym import pseudonym
 
 log = structlog.get_logger(__name__)
 

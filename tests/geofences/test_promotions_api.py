@@ -13,9 +13,9 @@ from aiohttp.test_utils import TestClient
 from geofences.promotions import COLUMNS, FROM, changed_fences, counters, handle_transition, on_receipt, on_stop
 from geofences.rules import Outcome
 from geofences.transitions import Detect, Transition
-from lbs.consent.audit import pseudonym
 from lbs.consent.decision import Precision, Purpose
 from lbs.consent.registry import Source, Subject, grant_event, record
+from lbs.pseudonym import pseudonym
 from lbs.settings import Settings
 from tests.geofences.conftest import NOW
 

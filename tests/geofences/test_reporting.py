@@ -11,12 +11,12 @@ from aiohttp.test_utils import TestClient
 
 from geofences.presence import presence_key
 from geofences.reporting import REPORTING_KEY, ReportingManager
-from lbs.consent.audit import pseudonym
 from lbs.consent.decision import Purpose
 from lbs.consent.projection import Action, ConsentEvent
 from lbs.consent.registry import Source, Subject, record
 from lbs.db import create_pool
 from lbs.mlp import ReportRequest, ResultCode, UnknownSubscriber
+from lbs.pseudonym import pseudonym
 from lbs.settings import Settings
 from tests.geofences.test_promotions_api import NOW, auth, create, grant_to
 

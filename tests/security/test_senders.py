@@ -12,9 +12,9 @@ from aiohttp.test_utils import TestClient
 
 from geofences.promotions import counters, oadc_of, on_stop
 from geofences.rules import Outcome
-from lbs.consent.audit import pseudonym
 from lbs.consent.decision import Purpose
 from lbs.messaging import outbox
+from lbs.pseudonym import pseudonym
 from lbs.settings import Settings
 from tests.geofences.conftest import client
 from tests.geofences.test_promotions_api import MSISDN, NOW, auth, create, fire, grant, promotion
