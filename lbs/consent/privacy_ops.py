@@ -17,7 +17,7 @@ from lbs.settings import Settings
 DATA_CLASSES = ("positions", "presence", "message_bodies")
 
 # What each data class means in storage: statements that forget what is older than the cutoff ($1).
-# Other parts add their own (raw positions, geofence presence) as they store such data.
+# Presence expires in Redis by its TTL (retention_presence_s); raw positions have no table (docs/privacy.md).
 RETENTION_SQL: dict[str, list[str]] = {
     "positions": [],
     "presence": [],

@@ -1,7 +1,7 @@
 """Spherical geometry for nearest-k: unit-sphere coordinates, great-circle distances, bearings (pure).
 
 A k-d tree over unit-sphere (x, y, z) orders points by chord length, which orders them exactly like
-great-circle distance, so no haversine is needed inside the search (``../shared/notes/performance.md``).
+great-circle distance, so no haversine is needed inside the search (``docs/performance.md``).
 """
 
 from __future__ import annotations
