@@ -17,7 +17,7 @@ from lbs.clock import Clock, clock_from, parse_instant
 class Settings(BaseSettings):
     """Every external address, credential and tunable of the platform's processes, the CLI and the demo."""
 
-    model_config = SettingsConfigDict(env_prefix="LBS_", extra="forbid", populate_by_name=True)
+    model_config = SettingsConfigDict(env_prefix="LBS_", extra="ignore", populate_by_name=True)
 
     # --- storage -------------------------------------------------------------------------------------------
     pg_port: int = Field(5432, description="Port of the local PostgreSQL the bootstrap uses or creates.")

@@ -13,7 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class _EmulatorSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="LBS_", extra="forbid", populate_by_name=True)
+    model_config = SettingsConfigDict(env_prefix="LBS_", extra="ignore", populate_by_name=True)
 
     dev_mode: bool = Field(
         False,
