@@ -54,20 +54,27 @@ def _worker(settings: Settings, roles: list[str]) -> int:
 
 
 def _les(settings: Settings) -> int:
+    """``lbs les``: the LES emulator, configured by its own settings (``LBS_LES_*``); its clock follows ``clock_at``."""
     from les_simulator.les.app import create_les_app
     from les_simulator.les.clock import ShiftedClock
+    from les_simulator.settings import LesSettings
 
+    les = LesSettings()
     clock = ShiftedClock(parse_instant(settings.clock_at)) if settings.clock_at else None
-    web.run_app(create_les_app(settings, clock=clock), host=settings.les_host, port=settings.les_port, print=None)
+    web.run_app(create_les_app(les, clock=clock), host=les.les_host, port=les.les_port, print=None)
     return 0
 
 
-def _smsc(settings: Settings) -> int:
+def _smsc() -> int:
+    """``lbs smsc``: the SMSC emulator, configured by its own settings (``LBS_SMSC_*``)."""
     from api.demo import serve_forever, start_smsc
+    from les_simulator.settings import SmscSettings
+
+    smsc = SmscSettings()
 
     async def main() -> None:
-        stop = await start_smsc(settings)
-        where = f"{settings.smsc_host}:{settings.smsc_port}, control on :{settings.smsc_control_port}"
+        stop = await start_smsc(smsc)
+        where = f"{smsc.smsc_host}:{smsc.smsc_port}, control on :{smsc.smsc_control_port}"
         print(f"SMSC emulator: SMPP on {where}")
         try:
             await serve_forever()
@@ -227,9 +234,13 @@ def _secrets_checked(args: argparse.Namespace, settings: Settings) -> Settings:
         refuse_default_secrets(settings)
     elif args.command in ("les", "smsc"):
         from les_simulator.devmode import LES_SECRETS, SMSC_SECRETS, DefaultLoginsRefused, refuse_default_logins
+        from les_simulator.settings import LesSettings, SmscSettings
 
-        try:
-            refuse_default_logins(settings, LES_SECRETS if args.command == "les" else SMSC_SECRETS)
+        try:  # each emulator reads its own settings (the same environment)
+            if args.command == "les":
+                refuse_default_logins(LesSettings(), LES_SECRETS)
+            else:
+                refuse_default_logins(SmscSettings(), SMSC_SECRETS)
         except DefaultLoginsRefused as err:
             raise DefaultSecretsRefused(str(err)) from None
     return settings
@@ -253,7 +264,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "les":
             return _les(settings)
         if args.command == "smsc":
-            return _smsc(settings)
+            return _smsc()
         if args.command == "demo":
             return _demo(settings, args.once, args.at)
         if args.command == "demo-data":

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Collection
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 from aiohttp import web
@@ -17,6 +18,9 @@ from aiohttp import web
 from api.root import MESSAGING, ROLES, SERVE_ROLES
 from lbs.clock import Clock, FrozenClock, RunningClock, parse_instant
 from lbs.settings import Settings
+
+if TYPE_CHECKING:
+    from les_simulator.settings import LesSettings, SmscSettings
 
 Stop = Callable[[], Awaitable[None]]
 Out = Callable[[str], None]
@@ -52,7 +56,41 @@ async def _part(name: str, where: str, start: Awaitable[Stop]) -> Stop:
         raise PartFailed(f"{name} could not start on {where}: {exc.strerror or exc}") from None
 
 
-async def start_les(settings: Settings, start_at: datetime | None = None) -> Stop:
+def les_settings_for(settings: Settings, **overrides: Any) -> LesSettings:
+    """The LES emulator's settings for a platform run in this process: the emulator's own from the environment,
+    with what both sides must agree on (its address, the privacy check and its key, the demo population's first
+    MSISDN and city) taken from the platform's ``settings``. ``overrides`` set emulator settings (tests)."""
+    from les_simulator.settings import LesSettings
+
+    shared: dict[str, Any] = {
+        "dev_mode": settings.dev_mode,
+        "les_host": settings.les_host,
+        "les_port": settings.les_port,
+        "api_host": settings.api_host,
+        "api_port": settings.api_port,
+        "privacy_internal_key": settings.privacy_internal_key,
+        "les_first_msisdn": settings.les_first_msisdn,
+        "les_bbox": settings.les_bbox,
+    }
+    return LesSettings(**(shared | overrides))
+
+
+def smsc_settings_for(settings: Settings, **overrides: Any) -> SmscSettings:
+    """The SMSC emulator's settings for a platform run in this process: the emulator's own from the environment,
+    with its addresses taken from the platform's ``settings``. ``overrides`` set emulator settings (tests)."""
+    from les_simulator.settings import SmscSettings
+
+    shared: dict[str, Any] = {
+        "dev_mode": settings.dev_mode,
+        "smsc_host": settings.smsc_host,
+        "smsc_port": settings.smsc_port,
+        "smsc_control_port": settings.smsc_control_port,
+    }
+    return SmscSettings(**(shared | overrides))
+
+
+async def start_les(settings: LesSettings, start_at: datetime | None = None) -> Stop:
+    """Serve the LES emulator on ``les_host:les_port``; ``start_at`` starts its clock at that instant."""
     from les_simulator.les.app import create_les_app
     from les_simulator.les.clock import ShiftedClock
 
@@ -60,7 +98,8 @@ async def start_les(settings: Settings, start_at: datetime | None = None) -> Sto
     return await _run_site(create_les_app(settings, clock=clock), settings.les_host, settings.les_port)
 
 
-async def start_smsc(settings: Settings) -> Stop:
+async def start_smsc(settings: SmscSettings) -> Stop:
+    """Serve the SMSC emulator: SMPP on ``smsc_host:smsc_port``, its control API on ``smsc_control_port``."""
     from les_simulator.smsc.control import create_smsc_control_app
     from les_simulator.smsc.server import SmscEmulator
 
@@ -117,9 +156,13 @@ async def start_all(settings: Settings, at: datetime | None = None) -> tuple[web
     smsc_at = f"{settings.smsc_host}:{settings.smsc_port} (control :{settings.smsc_control_port})"
     try:
         stops.append(
-            await _part("LES emulator", f"{settings.les_host}:{settings.les_port}", start_les(settings, start_at))
+            await _part(
+                "LES emulator",
+                f"{settings.les_host}:{settings.les_port}",
+                start_les(les_settings_for(settings), start_at),
+            )
         )
-        stops.append(await _part("SMSC emulator", smsc_at, start_smsc(settings)))
+        stops.append(await _part("SMSC emulator", smsc_at, start_smsc(smsc_settings_for(settings))))
         app, stop_platform = await _platform_part(settings, clock)
         stops.append(stop_platform)
     except BaseException:

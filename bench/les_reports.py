@@ -41,12 +41,13 @@ def serve(port: int, population: int) -> None:
     """Child process: the emulator, with a privacy checker that allows everything (consent is not measured)."""
     from les_simulator.les.app import create_les_app
     from les_simulator.les.privacy import PrivacyDecision, PrivacyQuery
+    from les_simulator.settings import LesSettings
 
     class AllowAll:
         async def check(self, query: PrivacyQuery) -> PrivacyDecision:
             return PrivacyDecision(True, "exact", "bench")
 
-    settings = Settings(les_latency_scale=0.0, les_absent_share=0.0, les_population=population)
+    settings = LesSettings(les_latency_scale=0.0, les_absent_share=0.0, les_population=population)
     web.run_app(create_les_app(settings, privacy=AllowAll()), host="127.0.0.1", port=port, print=None, access_log=None)
 
 

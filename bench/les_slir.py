@@ -39,8 +39,9 @@ def serve(port: int) -> None:
 
     from les_simulator.les.app import create_les_app
     from les_simulator.les.privacy import LocalPrivacyChecker
+    from les_simulator.settings import LesSettings
 
-    settings = Settings(les_latency_scale=0.0, les_absent_share=0.0, les_population=POPULATION)
+    settings = LesSettings(les_latency_scale=0.0, les_absent_share=0.0, les_population=POPULATION)
     app = create_les_app(settings, privacy=LocalPrivacyChecker())
     web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
 

@@ -57,6 +57,7 @@ from lbs.db import create_pool
 from lbs.messaging.core import MessagingCore
 from lbs.messaging.smpp import FastCorrelator, WindowedBroker, stop_esme
 from lbs.settings import Settings
+from les_simulator.settings import SmscSettings
 
 REDIS_DB = 14  # flushed before and after: never the application's db 0 nor the tests' 15
 SYSTEM_ID, PASSWORD = "demo", "demo"
@@ -101,8 +102,8 @@ def handset(i: int, base: int = 32472000000) -> str:
 # --- the SMSC emulator (child process) ----------------------------------------------------------------------------
 
 
-def emulator_settings(port: int, control_port: int) -> Settings:
-    return Settings(
+def emulator_settings(port: int, control_port: int) -> SmscSettings:
+    return SmscSettings(
         smsc_host="127.0.0.1",
         smsc_port=port,
         smsc_control_port=control_port,

@@ -1,8 +1,9 @@
-"""One settings object for every deployable: each URL, port, credential and tunable lives here.
+"""The platform's settings: each URL, port, credential and tunable its processes read.
 
 Values come from environment variables prefixed ``LBS_`` (``DATABASE_URL`` and ``REDIS_URL`` are also read
 unprefixed, as most tooling sets them). Nothing here does I/O: reading the environment happens when a
-``Settings()`` is built, never at import.
+``Settings()`` is built, never at import. The emulators (the operator's network) have their own settings in
+``les_simulator.settings`` under the same variable names, so one environment configures both sides.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from lbs.clock import Clock, clock_from, parse_instant
 
 
 class Settings(BaseSettings):
-    """Every external address, credential and tunable of the platform and its emulators."""
+    """Every external address, credential and tunable of the platform's processes, the CLI and the demo."""
 
     model_config = SettingsConfigDict(env_prefix="LBS_", extra="ignore", populate_by_name=True)
 
@@ -34,7 +35,7 @@ class Settings(BaseSettings):
     db_pool_min: int = Field(1, description="Minimum connections in the asyncpg pool.")
     db_pool_max: int = Field(10, description="Maximum connections in the asyncpg pool.")
 
-    # --- time -----------------------------------------------------------------------------------------------
+    # --- time ----------------------------------------------------------------------------------------------
     clock_at: str = Field(
         "",
         description="Pin the platform's clock at this ISO 8601 instant with offset (e.g. 2026-12-01T10:00+01:00); "
@@ -43,36 +44,68 @@ class Settings(BaseSettings):
     clock_frozen: bool = Field(
         False, description="With clock_at: time stands still at that instant (else it runs on from it)."
     )
+
+    # --- development mode ----------------------------------------------------------------------------------
+    dev_mode: bool = Field(
+        False,
+        description="Development mode (LBS_DEV_MODE=1; make run, make test and the demo set it): the only mode in "
+        "which servers, workers and emulators start with the default secrets and logins.",
+    )
+
     # --- platform API --------------------------------------------------------------------------------------
     api_host: str = Field("127.0.0.1", description="Bind address of the platform API.")
     api_port: int = Field(8080, description="Port of the platform API.")
     max_body_bytes: int = Field(1_048_576, description="Largest request body the API accepts (413 beyond).")
 
-    # --- LES emulator and the platform's MLP client ---------------------------------------------------------
-    les_host: str = Field("127.0.0.1", description="Bind address of the LES emulator.")
-    les_port: int = Field(9210, description="Port of the LES emulator (MLP over HTTP and /sim control).")
+    # --- MLP client (the platform asks the LES) ------------------------------------------------------------
+    les_host: str = Field("127.0.0.1", description="Host of the LES (MLP server); the demo starts its emulator there.")
+    les_port: int = Field(9210, description="Port of the LES (MLP over HTTP); the demo starts its emulator there.")
     les_url: str = Field("", description="MLP endpoint the platform calls; default http://{les_host}:{les_port}/mlp.")
     mlp_client_id: str = Field("demo", description="MLP client id the platform presents to the LES.")
     mlp_client_pwd: str = Field("demo", description="MLP client password the platform presents to the LES.")
+    mlp_serviceid: str = Field("", description="MLP serviceid the platform presents to the LES (empty: none).")
     mlp_timeout_s: float = Field(10.0, description="Total timeout of one MLP request.")
-    les_seed: int = Field(42, description="Seed of the LES emulator's subscriber population.")
-    les_population: int = Field(10_000, description="Subscribers in the LES emulator's population.")
-    les_first_msisdn: str = Field("+32470000000", description="First MSISDN of the emulated population.")
-    les_bbox: tuple[float, float, float, float] = Field(
-        (4.30, 50.80, 4.42, 50.88), description="City box the population lives in: min_lon, min_lat, max_lon, max_lat."
+    mlp_retries: int = Field(2, description="Retries of an MLP request on transient errors only.")
+    mlp_retry_backoff_s: float = Field(0.1, description="First retry delay; doubles per retry.")
+    mlp_breaker_threshold: int = Field(5, description="Consecutive LES failures that open the circuit breaker.")
+    mlp_breaker_reset_s: float = Field(30.0, description="Time the open breaker fails fast before one trial call.")
+    mlp_coarse_from_m: float = Field(1_000.0, description="Positions with accuracy at or above this are 'coarse'.")
+    mlp_self_client_id: str = Field(
+        "lbs-self", description="MLP client id the platform alone uses when a subscriber asks for their own position."
+    )
+    mlp_self_client_pwd: str = Field(
+        "dev-self-location-pwd", description="Password of the platform's self-location MLP client."
     )
 
-    # --- SMSC emulator and the platform's SMPP bind ---------------------------------------------------------
-    smsc_host: str = Field("127.0.0.1", description="Address of the SMSC (emulator bind address and ESME target).")
-    smsc_port: int = Field(2775, description="SMPP port of the SMSC.")
-    smsc_control_port: int = Field(2776, description="Port of the SMSC emulator's control API (/sim/...).")
-    smsc_accounts: dict[str, str] = Field(
-        {"demo": "demo"}, description="SMSC emulator accounts: system_id -> password (JSON in the environment)."
+    # --- MLP push receiver (the LES reports to the platform) -----------------------------------------------
+    mlp_push_listen: bool = Field(
+        True, description="Whether this process serves the MLP push receiver on mlp_push_host:mlp_push_port."
     )
-    smsc_routes: dict[str, str] = Field(
-        {"3311": "demo"}, description="SMSC emulator short codes: short code -> owning system_id (JSON)."
+    mlp_push_host: str = Field("127.0.0.1", description="Bind address of the MLP push receiver (the LES's side only).")
+    mlp_push_port: int = Field(9211, description="Port of the MLP push receiver, apart from the provider-facing API.")
+    mlp_push_url: str = Field(
+        "",
+        description="pushaddr the platform gives the LES for slirep/tlrep reports; default http://{mlp_push_host}:"
+        "{mlp_push_port}/mlp/push.",
     )
-    smsc_dlr_delay_s: float = Field(0.05, description="Delay before the SMSC emulator sends a delivery receipt.")
+    mlp_push_user: str = Field("lbs-push", description="User the LES presents (Basic auth) when it pushes reports.")
+    mlp_push_pwd: str = Field(
+        "dev-push-secret",
+        description="Password the LES presents (Basic auth) when it pushes reports; sent to it in each pushaddr.",
+    )
+    mlp_max_push_bytes: int = Field(8_388_608, description="Largest pushed report document the platform parses.")
+    mlp_push_max_skew_s: float = Field(
+        30.0, description="How far in the future (s) a pushed position's time may be; a later one refuses the document."
+    )
+    mlp_async_req_ttl_s: float = Field(
+        600.0, description="How long the push receiver accepts the slirep of an asynchronous SLIR after asking (s)."
+    )
+
+    # --- SMS: the platform's SMPP bind to the SMSC ---------------------------------------------------------
+    smsc_host: str = Field(
+        "127.0.0.1", description="Address of the SMSC the platform binds to; the demo starts its emulator there."
+    )
+    smsc_port: int = Field(2775, description="SMPP port of the SMSC the platform binds to.")
     smpp_system_id: str = Field("demo", description="system_id the platform binds with.")
     smpp_password: str = Field("demo", description="Password the platform binds with.")
     smpp_enabled: bool = Field(True, description="Whether the platform binds to the SMSC at start-up.")
@@ -86,134 +119,23 @@ class Settings(BaseSettings):
     default_tps: int = Field(10, description="Throughput (SMS/s) of a sender with no short-code tier (e.g. an OADC).")
     short_code: str = Field("3311", description="The platform's default short code.")
 
-    # --- demo ----------------------------------------------------------------------------------------------
-    demo_subscribers: int = Field(10_000, description="Subscribers loaded by `make setup` from +32470000000.")
-
-    @field_validator("clock_at")
-    @classmethod
-    def _valid_instant(cls, value: str) -> str:
-        if value:
-            parse_instant(value)
-        return value
-
-    @model_validator(mode="after")
-    def _derive_urls(self) -> Settings:
-        if not self.database_url:
-            self.database_url = f"postgresql://lbs:lbs@127.0.0.1:{self.pg_port}/lbs"
-        if not self.redis_url:
-            self.redis_url = f"redis://127.0.0.1:{self.redis_port}/0"
-        if not self.les_url:
-            self.les_url = f"http://{self.les_host}:{self.les_port}/mlp"
-        if not self.les_privacy_url:
-            self.les_privacy_url = f"http://{self.api_host}:{self.api_port}/v1/privacy/check"
-        if not self.mlp_push_url:
-            self.mlp_push_url = f"http://{self.mlp_push_host}:{self.mlp_push_port}/mlp/push"
-        return self
-
-    def make_clock(self) -> Clock:
-        """The clock these settings ask for (real time unless ``clock_at`` pins it); entry points call this once."""
-        return clock_from(self.clock_at, self.clock_frozen)
-
-    @property
-    def sqlalchemy_url(self) -> str:
-        """The same database for SQLAlchemy/alembic, through the asyncpg driver."""
-        scheme, _, rest = self.database_url.partition("://")
-        return f"postgresql+asyncpg://{rest}" if scheme in {"postgres", "postgresql"} else self.database_url
-
-    # --- SMSC emulator (issue 5) ---
-    smsc_system_id: str = Field("LBS-SMSC", description="system_id the SMSC emulator returns in bind responses.")
-    smsc_window: int = Field(10, description="Unanswered deliver_sm the SMSC emulator allows per bind (its window).")
-    smsc_response_timeout_s: float = Field(
-        10.0, description="How long the SMSC emulator waits for deliver_sm_resp before it queues the PDU again."
-    )
-    smsc_retry_s: float = Field(1.0, description="Delay before the SMSC emulator retries a temporarily refused PDU.")
-    smsc_dlr_seconds: bool = Field(
-        False, description="Receipt dates as YYMMDDhhmmss (12 digits) instead of YYMMDDhhmm; aiosmpplib 0.7.4 breaks."
-    )
-    smsc_account_tps: dict[str, float] = Field(
-        {}, description="SMSC emulator submit_sm/s per account (system_id -> rate, JSON); none: unlimited."
-    )
-    smsc_pdu_log_size: int = Field(100_000, description="Received PDUs the SMSC emulator keeps for GET /sim/pdus.")
-    smsc_seed: int = Field(5, description="Seed of the SMSC emulator's random outcomes (dlr_fail_ratio).")
-    smsc_max_outstanding: int = Field(
-        0, description="Unanswered requests the SMSC emulator takes per bind, ESME_RMSGQFUL beyond; 0: no limit."
-    )
-    smsc_inbox_size: int = Field(1_000, description="Messages a simulated handset keeps; the oldest go first.")
-    smsc_validity_s: float = Field(
-        86_400.0, description="How long the SMSC emulator holds an MT for a switched-off handset (no validity_period)."
-    )
-    smsc_enquire_link_s: float = Field(
-        0.0, description="Silence after which the SMSC emulator sends enquire_link (no answer: bind closed); 0: never."
-    )
-    smsc_store_path: str = Field(
-        "", description="File where a stopping SMSC emulator keeps what it still owes (MTs, receipts, MOs); '': none."
-    )
-
-    # --- LES / MLP (issue 4) ---
-    les_clients: dict[str, str] = Field(
-        {"demo": "demo", "lbs-self": "dev-self-location-pwd"},
-        description="MLP clients the LES emulator accepts: client id -> password (JSON).",
-    )
-    les_push_allow_hosts: list[str] = Field(
-        ["127.0.0.1", "::1", "localhost"],
-        description="Hosts the LES emulator may push reports to (pushaddr); any other host is refused.",
-    )
-    les_privacy_url: str = Field(
-        "",
-        description="Platform privacy check the LES asks before disclosure; default http://{api_host}:{api_port}"
-        "/v1/privacy/check.",
-    )
-    les_privacy_timeout_s: float = Field(2.0, description="Timeout of one privacy check from the LES.")
+    # --- consent and privacy -------------------------------------------------------------------------------
     privacy_internal_key: str = Field(
-        "dev-internal-key", description="Bearer credential the LES presents to the platform's /v1/privacy/check."
+        "dev-internal-key", description="Bearer credential /v1/privacy/check expects from its caller (the LES)."
     )
-    privacy_test_grants: list[tuple[str, str, str]] = Field(
-        [],
-        description="Test allow-list until the consent registry exists: [msisdn, application, exact|coarse] (JSON).",
-    )
-    les_coarse_h3_res: int = Field(7, description="H3 resolution of coarse positions (7: ~1.4 km cell edge).")
-    les_absent_share: float = Field(0.03, description="Share of the emulated population absent (handset off).")
-    les_latency_scale: float = Field(
-        0.1, description="Multiplier on nominal positioning latencies (cell 0.2 s, E-CID 0.5 s, A-GNSS 3 s); 0 = none."
-    )
-    les_slow_delay_s: float = Field(3.0, description="Extra delay of the LES emulator's 'slow' failure mode.")
-    les_max_body_bytes: int = Field(65_536, description="Largest MLP request the LES emulator parses.")
-    les_max_xml_depth: int = Field(32, description="Deepest element nesting the MLP parsers accept.")
-    les_max_msids: int = Field(1_000_000, description="Most subscribers one LES request may name (104 beyond).")
-    les_received_max: int = Field(1_000, description="Requests kept in the LES emulator's /sim/received log.")
-    les_tlrep_batch: int = Field(500, description="Positions per pushed tlrep document.")
-    les_push_timeout_s: float = Field(5.0, description="Timeout of one report push from the LES emulator.")
-    les_privacy_cache_s: float = Field(
-        0.0,
-        description="How long the LES reuses a privacy decision from the platform (0: ask every time, so a "
-        "revocation takes effect before the next disclosure; a cache delays it by up to this long).",
-    )
-    les_coord_format: str = Field("DMS", description="How the LES writes coordinates: DMS (spec examples) or DECIMAL.")
-    mlp_serviceid: str = Field("", description="MLP serviceid the platform presents to the LES (empty: none).")
-    mlp_retries: int = Field(2, description="Retries of an MLP request on transient errors only.")
-    mlp_retry_backoff_s: float = Field(0.1, description="First retry delay; doubles per retry.")
-    mlp_breaker_threshold: int = Field(5, description="Consecutive LES failures that open the circuit breaker.")
-    mlp_breaker_reset_s: float = Field(30.0, description="Time the open breaker fails fast before one trial call.")
-    mlp_push_url: str = Field(
-        "",
-        description="pushaddr the platform gives the LES for slirep/tlrep reports; default http://{mlp_push_host}:"
-        "{mlp_push_port}/mlp/push.",
-    )
-    mlp_max_push_bytes: int = Field(8_388_608, description="Largest pushed report document the platform parses.")
-    mlp_coarse_from_m: float = Field(1_000.0, description="Positions with accuracy at or above this are 'coarse'.")
-
-    # --- consent and privacy (issue 6) ---
     pseudonym_key: str = Field(
         "dev-pseudonym-key-change-me",
         description="Secret for the keyed hash (HMAC-SHA256) that pseudonymises MSISDNs in events, audit and opt-outs.",
     )
     consent_validity_days: int = Field(365, description="How long a grant lasts unless the request says otherwise.")
+
+    # --- retention -----------------------------------------------------------------------------------------
     retention_positions_s: int = Field(86_400, description="Default retention of raw positions (24 h).")
     retention_presence_s: int = Field(7 * 86_400, description="Default retention of geofence presence state.")
     retention_message_bodies_s: int = Field(30 * 86_400, description="Default retention of SMS bodies.")
     retention_interval_s: float = Field(3600.0, description="How often the server runs the retention job.")
 
-    # --- billing (issue 9) ---
+    # --- billing -------------------------------------------------------------------------------------------
     billing_currency: str = Field("EUR", description="Currency of fees and statements (ISO 4217); plans must match.")
     billing_prepaid_validity_days: int = Field(365, description="Days prepaid credit stays valid after a top-up.")
     billing_short_code_fee_minor: int = Field(15_000, description="Monthly rent per short code, cents (first ones).")
@@ -238,7 +160,7 @@ class Settings(BaseSettings):
         3600.0, description="How often the scheduler closes the last month once it has ended (statements, once)."
     )
 
-    # --- active queries (issue 7) ---
+    # --- active queries (POIs) -----------------------------------------------------------------------------
     pois_application: str = Field(
         "CITYGUIDE", description="Application answering POI keywords on a short code with no row in poi_short_codes."
     )
@@ -258,7 +180,7 @@ class Settings(BaseSettings):
         50, description="Accuracy (m) active queries ask the LES for (50: satellite-assisted); 0 = network default."
     )
 
-    # --- geofences (issue 8) ---
+    # --- geofences -----------------------------------------------------------------------------------------
     geofence_max_vertices: int = Field(1_000, description="Most vertices a promotion's fence may have.")
     geofence_max_area_km2: float = Field(100.0, description="Largest fence area a provider may register (km²).")
     geofence_min_radius_m: float = Field(10.0, description="Smallest circle fence radius (m).")
@@ -311,7 +233,7 @@ class Settings(BaseSettings):
         True, description="Bill each position a geofence worker receives as a passive location event."
     )
 
-    # --- CAMARA device tokens (issue 18) ---
+    # --- CAMARA device tokens ------------------------------------------------------------------------------
     oauth_jwt_secret: str = Field(
         "dev-camara-jwt-secret-change-me-0123456789",
         description="HS256 secret signing the CAMARA access tokens (JWT); at least 32 bytes in production.",
@@ -320,35 +242,45 @@ class Settings(BaseSettings):
     oauth_request_ttl_s: int = Field(300, description="How long a subscriber has to confirm the SMS code (s).")
     oauth_otp_attempts: int = Field(3, description="Wrong SMS codes allowed before an authorisation request fails.")
 
-    # --- network edge: dev mode, MLP push listener, self-location (issue 19) ---
-    dev_mode: bool = Field(
-        False,
-        description="Development mode (LBS_DEV_MODE=1; make run, make test and the demo set it): the only mode in "
-        "which servers, workers and emulators start with the default secrets and logins.",
+    # --- demo (make setup, make demo, scenarios) -----------------------------------------------------------
+    demo_subscribers: int = Field(10_000, description="Subscribers loaded by `make setup` from +32470000000.")
+    les_first_msisdn: str = Field(
+        "+32470000000",
+        description="First MSISDN of the demo subscribers (the LES emulator's population starts there too).",
     )
-    mlp_push_listen: bool = Field(
-        True, description="Whether this process serves the MLP push receiver on mlp_push_host:mlp_push_port."
+    les_bbox: tuple[float, float, float, float] = Field(
+        (4.30, 50.80, 4.42, 50.88),
+        description="City box of the demo (POIs; the emulated population): min_lon, min_lat, max_lon, max_lat.",
     )
-    mlp_push_host: str = Field("127.0.0.1", description="Bind address of the MLP push receiver (the LES's side only).")
-    mlp_push_port: int = Field(9211, description="Port of the MLP push receiver, apart from the provider-facing API.")
-    mlp_push_user: str = Field("lbs-push", description="User the LES presents (Basic auth) when it pushes reports.")
-    mlp_push_pwd: str = Field(
-        "dev-push-secret",
-        description="Password the LES presents (Basic auth) when it pushes reports; sent to it in each pushaddr.",
+    smsc_control_port: int = Field(
+        2776, description="Port of the SMSC emulator's control API (/sim/...) the demo starts and its scenarios drive."
     )
-    mlp_push_max_skew_s: float = Field(
-        30.0, description="How far in the future (s) a pushed position's time may be; a later one refuses the document."
-    )
-    mlp_async_req_ttl_s: float = Field(
-        600.0, description="How long the push receiver accepts the slirep of an asynchronous SLIR after asking (s)."
-    )
-    mlp_self_client_id: str = Field(
-        "lbs-self", description="MLP client id the platform alone uses when a subscriber asks for their own position."
-    )
-    mlp_self_client_pwd: str = Field(
-        "dev-self-location-pwd", description="Password of the platform's self-location MLP client."
-    )
-    les_self_location_clients: list[str] = Field(
-        ["lbs-self"],
-        description="LES emulator clients whose requestor = target claim skips the privacy check (self-location).",
-    )
+
+    @field_validator("clock_at")
+    @classmethod
+    def _valid_instant(cls, value: str) -> str:
+        if value:
+            parse_instant(value)
+        return value
+
+    @model_validator(mode="after")
+    def _derive_urls(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"postgresql://lbs:lbs@127.0.0.1:{self.pg_port}/lbs"
+        if not self.redis_url:
+            self.redis_url = f"redis://127.0.0.1:{self.redis_port}/0"
+        if not self.les_url:
+            self.les_url = f"http://{self.les_host}:{self.les_port}/mlp"
+        if not self.mlp_push_url:
+            self.mlp_push_url = f"http://{self.mlp_push_host}:{self.mlp_push_port}/mlp/push"
+        return self
+
+    def make_clock(self) -> Clock:
+        """The clock these settings ask for (real time unless ``clock_at`` pins it); entry points call this once."""
+        return clock_from(self.clock_at, self.clock_frozen)
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The same database for SQLAlchemy/alembic, through the asyncpg driver."""
+        scheme, _, rest = self.database_url.partition("://")
+        return f"postgresql+asyncpg://{rest}" if scheme in {"postgres", "postgresql"} else self.database_url

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from lbs.settings import Settings
+from les_simulator.settings import LesSettings, SmscSettings
 
 # The LES: the MLP accounts it accepts, and the bearer key it presents to the platform's privacy check.
 LES_SECRETS = ("les_clients", "privacy_internal_key")
@@ -28,7 +28,7 @@ def _values(value: Any) -> list[str]:
     return [str(v) for v in value.values()] if isinstance(value, dict) else [str(value)]
 
 
-def refuse_default_logins(settings: Settings, names: Iterable[str]) -> None:
+def refuse_default_logins(settings: LesSettings | SmscSettings, names: Iterable[str]) -> None:
     """Raise :class:`DefaultLoginsRefused` (one line, naming each setting) unless in development mode."""
     if settings.dev_mode:
         return

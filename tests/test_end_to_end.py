@@ -15,7 +15,7 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
-from api.demo import DEMO_SPEED, Stop, play_scenario, start_all, start_platform, start_smsc
+from api.demo import DEMO_SPEED, Stop, play_scenario, smsc_settings_for, start_all, start_platform, start_smsc
 from api.demo_data import load
 from api.keys import CLOCK_KEY
 from api.scenario import DEMO_HANDSET, Scenario
@@ -109,7 +109,7 @@ async def test_where_answers_the_true_position_within_its_accuracy(scenario: Sce
 async def test_health_names_the_failed_part(
     settings: Settings, db: asyncpg.Connection[Any], redis_client: aioredis.Redis
 ) -> None:
-    stop_smsc = await start_smsc(settings)  # no LES started: the platform must say so
+    stop_smsc = await start_smsc(smsc_settings_for(settings))  # no LES started: the platform must say so
     _, stop_platform = await start_platform(settings)
     try:
         async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{settings.api_port}/health") as r:

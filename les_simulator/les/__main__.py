@@ -13,10 +13,10 @@ import sys
 
 from aiohttp import web
 
-from lbs.settings import Settings
 from les_simulator.devmode import LES_SECRETS, DefaultLoginsRefused, refuse_default_logins
 from les_simulator.les.app import create_les_app
 from les_simulator.les.privacy import LocalPrivacyChecker
+from les_simulator.settings import LesSettings
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, help="override LBS_LES_PORT")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
-    settings = Settings()
+    settings = LesSettings()
     try:  # standalone, the LES asks no one: the internal key it would present is not used
         refuse_default_logins(settings, ("les_clients",) if args.standalone else LES_SECRETS)
     except DefaultLoginsRefused as err:

@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator
 import aiohttp
 from aiohttp import web
 
-from lbs.settings import Settings
 from les_simulator.les.clock import Clock, SystemClock
 from les_simulator.les.control import setup_control_routes
 from les_simulator.les.handlers import mlp_endpoint
@@ -32,13 +31,14 @@ from les_simulator.les.push import Pusher
 from les_simulator.les.service import LocationService
 from les_simulator.les.state import LesState
 from les_simulator.les.triggers import TriggerManager
+from les_simulator.settings import LesSettings
 
 
 def create_les_app(
-    settings: Settings | None = None, *, clock: Clock | None = None, privacy: PrivacyChecker | None = None
+    settings: LesSettings | None = None, *, clock: Clock | None = None, privacy: PrivacyChecker | None = None
 ) -> web.Application:
     """Build the emulator. ``privacy`` None means: ask the platform's ``/v1/privacy/check`` over HTTP."""
-    settings = settings or Settings()
+    settings = settings or LesSettings()
     # The MLP handler enforces its own (smaller) cap and answers a FORMAT ERROR; this is the transport ceiling.
     app = web.Application(client_max_size=max(settings.les_max_body_bytes * 4, 1_048_576))
     app[SETTINGS_KEY] = settings

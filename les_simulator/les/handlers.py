@@ -8,9 +8,9 @@ from typing import Any
 
 from aiohttp import web
 
-from lbs.mlp.codes import ResultCode
-from lbs.mlp.coords import CoordFormat, format_time
 from les_simulator.les import render
+from les_simulator.les.codes import ResultCode
+from les_simulator.les.coords import CoordFormat, format_time
 from les_simulator.les.keys import CLOCK_KEY, SERVICE_KEY, SETTINGS_KEY, STATE_KEY, TRIGGERS_KEY
 from les_simulator.les.protocol import SUPPORTED_VERSIONS, LocationRequest, MlpFault, StopRequest, read_request
 from les_simulator.les.service import Ask

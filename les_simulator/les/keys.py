@@ -5,7 +5,6 @@ from __future__ import annotations
 import aiohttp
 from aiohttp import web
 
-from lbs.settings import Settings
 from les_simulator.les.clock import Clock
 from les_simulator.les.population import Population
 from les_simulator.les.privacy import PrivacyChecker
@@ -13,8 +12,9 @@ from les_simulator.les.push import Pusher
 from les_simulator.les.service import LocationService
 from les_simulator.les.state import LesState
 from les_simulator.les.triggers import TriggerManager
+from les_simulator.settings import LesSettings
 
-SETTINGS_KEY = web.AppKey("les_settings", Settings)
+SETTINGS_KEY = web.AppKey("les_settings", LesSettings)
 CLOCK_KEY = web.AppKey("les_clock", Clock)
 POPULATION_KEY = web.AppKey("les_population", Population)
 STATE_KEY = web.AppKey("les_state", LesState)

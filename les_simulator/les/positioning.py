@@ -17,7 +17,7 @@ from datetime import datetime
 
 import h3
 
-from lbs.mlp.codes import ResultCode
+from les_simulator.les.codes import ResultCode
 from les_simulator.les.population import offset_m
 from les_simulator.les.rand import mix, unit
 

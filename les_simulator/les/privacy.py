@@ -15,9 +15,9 @@ from typing import Literal, Protocol
 
 import aiohttp
 
-from lbs.errors import LbsError
-from lbs.msisdn import to_e164
-from lbs.settings import Settings
+from les_simulator.errors import SimError
+from les_simulator.msisdn import to_e164
+from les_simulator.settings import LesSettings
 
 PrecisionName = Literal["exact", "coarse"]
 
@@ -63,7 +63,7 @@ def same_subscriber(a: str | None, b: str) -> bool:
         return da == db  # both international already: no need for the (slow) full parse
     try:
         return to_e164(a) == to_e164(b)
-    except LbsError:
+    except SimError:
         return False
 
 
@@ -74,7 +74,7 @@ class LocalPrivacyChecker:
         self.grants: dict[tuple[str, str], PrecisionName] = dict(grants or {})
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> LocalPrivacyChecker:
+    def from_settings(cls, settings: LesSettings) -> LocalPrivacyChecker:
         """The table from ``privacy_test_grants``."""
         grants: dict[tuple[str, str], PrecisionName] = {}
         for msisdn, app, precision in settings.privacy_test_grants:

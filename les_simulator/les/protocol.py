@@ -12,8 +12,8 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from lbs.mlp.codes import ResultCode
-from lbs.mlp.coords import CoordError, parse_ordinate, parse_time
+from les_simulator.les.codes import ResultCode
+from les_simulator.les.coords import CoordError, parse_ordinate, parse_time
 from les_simulator.les.xmlsafe import text_of
 
 SUPPORTED_VERSIONS = ("3.0.0", "3.1.0", "3.2.0", "3.3.0", "3.4.0", "3.5.0")

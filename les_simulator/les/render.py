@@ -6,8 +6,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from xml.sax.saxutils import escape
 
-from lbs.mlp.codes import ResultCode
-from lbs.mlp.coords import CoordFormat, format_ordinate, format_time
+from les_simulator.les.codes import ResultCode
+from les_simulator.les.coords import CoordFormat, format_ordinate, format_time
 from les_simulator.les.positioning import Fix
 
 _HEAD = '<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE svc_result SYSTEM "MLP_SVC_RESULT_{v}.DTD">\n'

@@ -12,9 +12,8 @@ import hmac
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from lbs.mlp.codes import ResultCode
-from lbs.settings import Settings
 from les_simulator.les.clock import Clock
+from les_simulator.les.codes import ResultCode
 from les_simulator.les.population import Population
 from les_simulator.les.positioning import CELL, Fix, Method, QopError, choose_method, coarsen, measure
 from les_simulator.les.privacy import (
@@ -27,6 +26,7 @@ from les_simulator.les.privacy import (
 from les_simulator.les.protocol import SUPPORTED_MSID_TYPES, Header, LocationRequest, MlpFault, Target
 from les_simulator.les.render import PosOutcome
 from les_simulator.les.state import LesState
+from les_simulator.settings import LesSettings
 
 _MODE_CODES = {
     "absent": ResultCode.ABSENT_SUBSCRIBER,
@@ -70,7 +70,7 @@ class LocationService:
     """The population, its state and the privacy checker, answering one subscriber at a time."""
 
     def __init__(
-        self, settings: Settings, population: Population, state: LesState, clock: Clock, privacy: PrivacyChecker
+        self, settings: LesSettings, population: Population, state: LesState, clock: Clock, privacy: PrivacyChecker
     ) -> None:
         self.settings = settings
         self.population = population

@@ -19,15 +19,15 @@ from typing import Any
 
 from shapely import Point, Polygon, prepared
 
-from lbs.mlp.codes import ResultCode
-from lbs.mlp.coords import CoordFormat, format_time
-from lbs.settings import Settings
 from les_simulator.les import render
 from les_simulator.les.clock import Clock
+from les_simulator.les.codes import ResultCode
+from les_simulator.les.coords import CoordFormat, format_time
 from les_simulator.les.protocol import Area, LocationRequest, Target
 from les_simulator.les.push import Pusher
 from les_simulator.les.render import PosOutcome
 from les_simulator.les.service import Ask, LocationService
+from les_simulator.settings import LesSettings
 
 log = logging.getLogger(__name__)
 # Area and availability triggers without an interval are re-evaluated this often (clock seconds).
@@ -89,7 +89,7 @@ def _chunks(items: list[Target], size: int) -> Iterator[list[Target]]:
 class TriggerManager:
     """Starts, runs, lists and stops the background reporting tasks."""
 
-    def __init__(self, service: LocationService, pusher: Pusher, settings: Settings, clock: Clock) -> None:
+    def __init__(self, service: LocationService, pusher: Pusher, settings: LesSettings, clock: Clock) -> None:
         self.service = service
         self.pusher = pusher
         self.settings = settings

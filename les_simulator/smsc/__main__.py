@@ -9,14 +9,14 @@ import sys
 
 from aiohttp import web
 
-from lbs.settings import Settings
 from les_simulator.devmode import SMSC_SECRETS, DefaultLoginsRefused, refuse_default_logins
+from les_simulator.settings import SmscSettings
 from les_simulator.smsc.control import create_smsc_app
 
 
 def main() -> None:
     """``python -m les_simulator.smsc``."""
-    settings = Settings()
+    settings = SmscSettings()
     try:
         refuse_default_logins(settings, SMSC_SECRETS)
     except DefaultLoginsRefused as err:

@@ -13,9 +13,9 @@ from aiohttp import web
 from aiosmpplib import SmppCommandStatus
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from lbs.errors import InvalidArgument, LbsError, NotFound
-from lbs.msisdn import to_e164
-from lbs.settings import Settings
+from les_simulator.errors import InvalidArgument, NotFound, SimError
+from les_simulator.msisdn import to_e164
+from les_simulator.settings import SmscSettings
 from les_simulator.smsc.handsets import HandsetState
 from les_simulator.smsc.keys import SMSC
 from les_simulator.smsc.modes import ModeName, ModeRequest, ReceiptStat, apply_mode
@@ -67,7 +67,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     """Errors as ``{"status", "code", "message"}``."""
     try:
         return await handler(request)
-    except LbsError as err:
+    except SimError as err:
         return web.json_response(err.to_body(), status=err.status)
     except web.HTTPException as exc:
         if exc.status < 400:
@@ -220,7 +220,7 @@ def create_smsc_control_app(smsc: SmscEmulator) -> web.Application:
     return app
 
 
-def create_smsc_app(settings: Settings | None = None) -> web.Application:
+def create_smsc_app(settings: SmscSettings | None = None) -> web.Application:
     """The deployable: the control API, with the SMPP listener as a ``cleanup_ctx`` resource."""
     smsc = SmscEmulator(settings)
     app = create_smsc_control_app(smsc)

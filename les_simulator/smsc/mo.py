@@ -1,6 +1,6 @@
 """MO messages: what a simulated handset sends to a short code, as the deliver_sm PDUs an SMSC emits.
 
-Long texts are split like a phone would (``lbs.messaging.gsm``: 153 septets or 67 UCS-2 units per part) and
+Long texts are split like a phone would (``les_simulator.smsc.gsm``: 153 septets or 67 UCS-2 units per part) and
 carry a concatenation UDH, with an 8-bit reference by default or a 16-bit one on request (aiosmpplib 0.7.4
 never reassembles those: the platform's workaround can be tested against it).
 """
@@ -12,9 +12,9 @@ import struct
 from aiosmpplib import NPI, TON, DeliverSm, PhoneNumber
 from aiosmpplib.codec import find_codec_info
 
-from lbs.errors import InvalidArgument
-from lbs.messaging.gsm import encoding_for, split_segments
-from lbs.msisdn import is_short_code
+from les_simulator.errors import InvalidArgument
+from les_simulator.msisdn import is_short_code
+from les_simulator.smsc.gsm import encoding_for, split_segments
 from les_simulator.smsc.wire import ESM_UDHI, IE_CONCAT_8BIT, IE_CONCAT_16BIT
 
 

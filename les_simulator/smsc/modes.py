@@ -44,7 +44,7 @@ class FailureModes:
     dlr_fail_ratio: float = 0.0  # dlr_fail_ratio: this share of MTs fail, with receipt stat ``dlr_fail_stat``
     dlr_fail_stat: ReceiptStat = "UNDELIV"
     drop_after_n: int | None = None  # drop_connection_after_n: a bind's n-th submit_sm is never answered
-    dlr_seconds: bool = False  # dlr_seconds: receipt dates YYMMDDhhmmss (as Settings.smsc_dlr_seconds)
+    dlr_seconds: bool = False  # dlr_seconds: receipt dates YYMMDDhhmmss (as SmscSettings.smsc_dlr_seconds)
 
     def active(self) -> list[str]:
         """Names of the modes now on (``["happy"]`` when none)."""

@@ -5,7 +5,7 @@ The text is the de-facto standard of SMPP 3.4 Appendix B::
     id:IIIIIIIIII sub:001 dlvrd:001 submit date:YYMMDDhhmm done date:YYMMDDhhmm stat:DELIVRD err:000 Text:...
 
 Dates have 10 digits by default. Many real SMSCs add seconds (12 digits), which aiosmpplib 0.7.4's
-``parse_receipt`` cannot read; ``Settings.smsc_dlr_seconds`` (or the ``dlr_seconds`` mode, at run time) turns
+``parse_receipt`` cannot read; ``SmscSettings.smsc_dlr_seconds`` (or the ``dlr_seconds`` mode, at run time) turns
 them on so the platform's workaround can be tested.
 """
 

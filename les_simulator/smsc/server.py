@@ -21,9 +21,9 @@ from typing import Any
 
 from aiosmpplib import TON, PduHeader, SmppCommand, SmppCommandStatus, SubmitSm
 
-from lbs.errors import InvalidArgument, NotFound, ServiceUnavailable
-from lbs.msisdn import is_short_code, to_e164
-from lbs.settings import Settings
+from les_simulator.errors import InvalidArgument, NotFound, ServiceUnavailable
+from les_simulator.msisdn import is_short_code, to_e164
+from les_simulator.settings import SmscSettings
 from les_simulator.smsc import store
 from les_simulator.smsc.delivery import Delivery, DeliveryStore
 from les_simulator.smsc.handsets import HANDSET_OUTCOMES, HandsetRegistry, HandsetState, MtPart
@@ -127,8 +127,8 @@ class MoRecord:
 class SmscEmulator:
     """An SMSC that ESMEs bind to over SMPP 3.4, with simulated handsets behind it."""
 
-    def __init__(self, settings: Settings | None = None) -> None:
-        self.settings = settings or Settings()
+    def __init__(self, settings: SmscSettings | None = None) -> None:
+        self.settings = settings or SmscSettings()
         self.handsets = HandsetRegistry(self.settings.smsc_inbox_size)
         self.modes = FailureModes()
         self.stats = SubmitStats()

@@ -18,6 +18,7 @@ from lbs.settings import Settings
 from les_simulator.les.app import create_les_app
 from les_simulator.les.clock import VirtualClock
 from les_simulator.les.privacy import LocalPrivacyChecker
+from les_simulator.settings import LesSettings
 
 GRANTED = "+32470000001"  # exact grant for the demo client
 COARSE = "+32470000002"  # coarse grant for the demo client
@@ -26,18 +27,20 @@ START = datetime(2026, 3, 3, 10, 0, tzinfo=UTC)  # a Tuesday, office hours
 
 
 def make_settings(**overrides: Any) -> Settings:
-    """Test settings: no positioning latency, short slow mode, a test allow-list."""
+    """The platform's test settings for its MLP client: short timeouts and retries."""
+    base: dict[str, Any] = {"mlp_timeout_s": 2.0, "mlp_retries": 1, "mlp_retry_backoff_s": 0.01}
+    return Settings(**(base | overrides))
+
+
+def make_les_settings(**overrides: Any) -> LesSettings:
+    """The LES emulator's test settings: no positioning latency, short slow mode, a test allow-list."""
     base: dict[str, Any] = {
         "les_latency_scale": 0.0,
         "les_slow_delay_s": 0.3,
         "les_absent_share": 0.0,
-        "mlp_timeout_s": 2.0,
-        "mlp_retries": 1,
-        "mlp_retry_backoff_s": 0.01,
         "privacy_test_grants": [(GRANTED, "demo", "exact"), (COARSE, "demo", "coarse")],
     }
-    base.update(overrides)
-    return Settings(**base)
+    return LesSettings(**(base | overrides))
 
 
 @dataclass
@@ -45,7 +48,7 @@ class Les:
     """A running emulator and everything a test needs to drive it."""
 
     server: TestServer
-    settings: Settings
+    settings: LesSettings
     clock: VirtualClock
     http: aiohttp.ClientSession
 
@@ -83,12 +86,12 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 
 
 @pytest.fixture
-def les_settings() -> Settings:
-    return make_settings()
+def les_settings() -> LesSettings:
+    return make_les_settings()
 
 
 @pytest.fixture
-async def les(les_settings: Settings, clock: VirtualClock, http: aiohttp.ClientSession) -> AsyncIterator[Les]:
+async def les(les_settings: LesSettings, clock: VirtualClock, http: aiohttp.ClientSession) -> AsyncIterator[Les]:
     privacy = LocalPrivacyChecker.from_settings(les_settings)
     server = TestServer(create_les_app(les_settings, clock=clock, privacy=privacy), host="127.0.0.1")
     await server.start_server()
@@ -124,11 +127,11 @@ async def platform(les: Les, http: aiohttp.ClientSession) -> AsyncIterator[Platf
     events = EventQueue()
     opened = MemoryOpenRequests()
     app = web.Application()
-    receiver = PushReceiver(les.settings, on_reports, events.sink, opened=opened)
+    receiver = PushReceiver(make_settings(), on_reports, events.sink, opened=opened)
     setup_push_routes(app, receiver)
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
-    settings = les.settings.model_copy(update={"les_url": les.url, "mlp_push_url": str(server.make_url("/mlp/push"))})
+    settings = make_settings(les_url=les.url, mlp_push_url=str(server.make_url("/mlp/push")))
     client = MlpClient(http, settings, events=events.sink, opened=opened)
     try:
         yield Platform(client, events, reports, receiver, server, opened)

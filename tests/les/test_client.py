@@ -29,7 +29,7 @@ async def received(les: Les) -> int:
 
 
 def client_for(les: Les, http: aiohttp.ClientSession, **overrides: object) -> MlpClient:
-    settings = les.settings.model_copy(update={"les_url": les.url, **overrides})
+    settings = make_settings(les_url=les.url, **overrides)
     return MlpClient(http, settings)
 
 

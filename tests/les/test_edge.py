@@ -14,6 +14,7 @@ from lbs.settings import Settings
 from les_simulator.les.privacy import PrivacyDecision, PrivacyQuery
 from les_simulator.les.service import Ask, LocationService
 from les_simulator.les.xmlsafe import parse_xml
+from les_simulator.settings import LesSettings
 from tests.les.conftest import DENIED, GRANTED, Les, Platform
 from tests.security.pieces import post_in_pieces
 
@@ -72,7 +73,8 @@ async def test_only_the_platforms_self_location_client_may_claim_it(platform: Pl
 
 
 async def test_the_self_location_client_gets_no_exemption_for_someone_else(les: Les, platform: Platform) -> None:
-    creds = Credentials(les.settings.mlp_self_client_id, les.settings.mlp_self_client_pwd)
+    platform_settings = Settings()
+    creds = Credentials(platform_settings.mlp_self_client_id, platform_settings.mlp_self_client_pwd)
     status, text = await les.post_xml(slir_for([DENIED], creds, requestor=GRANTED.lstrip("+")))
     pos = parse_xml(text.encode())[0].find("pos")
     assert status == 200 and pos is not None
@@ -123,9 +125,9 @@ def _target(msisdn: str):  # type: ignore[no-untyped-def]
 
 
 def test_the_self_location_client_is_one_setting_away_from_any_other() -> None:
-    s = Settings()
-    assert s.mlp_self_client_id in s.les_self_location_clients
-    assert s.mlp_client_id not in s.les_self_location_clients
+    platform, les = Settings(), LesSettings()
+    assert platform.mlp_self_client_id in les.les_self_location_clients
+    assert platform.mlp_client_id not in les.les_self_location_clients
 
 
 def test_the_les_parses_with_its_own_xml_guard_not_the_platforms() -> None:

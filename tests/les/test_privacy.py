@@ -30,7 +30,8 @@ from les_simulator.les.privacy import (
     PrivacyQuery,
     PrivacyUnavailable,
 )
-from tests.les.conftest import COARSE, DENIED, GRANTED, START, make_settings
+from les_simulator.settings import LesSettings
+from tests.les.conftest import COARSE, DENIED, GRANTED, START, make_les_settings, make_settings
 
 KEY = "test-internal-key"
 
@@ -120,7 +121,7 @@ def test_openapi_fragment_documents_the_route() -> None:
     assert {"200", "400", "401"} <= set(op["responses"])
 
 
-async def _les_with_http_privacy(settings: Settings) -> TestServer:
+async def _les_with_http_privacy(settings: LesSettings) -> TestServer:
     server = TestServer(create_les_app(settings, clock=VirtualClock(START)), host="127.0.0.1")
     await server.start_server()
     return server
@@ -128,10 +129,9 @@ async def _les_with_http_privacy(settings: Settings) -> TestServer:
 
 async def test_les_asks_the_platform_before_disclosing(http: aiohttp.ClientSession, privacy_server: TestServer) -> None:
     url = str(privacy_server.make_url("/v1/privacy/check"))
-    settings = make_settings(les_privacy_url=url, privacy_internal_key=KEY)
-    les = await _les_with_http_privacy(settings)
+    les = await _les_with_http_privacy(make_les_settings(les_privacy_url=url, privacy_internal_key=KEY))
     try:
-        client = MlpClient(http, settings.model_copy(update={"les_url": str(les.make_url("/mlp"))}))
+        client = MlpClient(http, make_settings(les_url=str(les.make_url("/mlp"))))
         assert (await client.locate_self(DENIED)).precision == "exact"  # the platform's self-location client
         with pytest.raises(PositioningNotAllowed):  # the same claim from an ordinary client: the platform (whose
             await client.locate(DENIED, requestor=DENIED)  # check would take it for self-location) never sees it
@@ -143,10 +143,9 @@ async def test_les_asks_the_platform_before_disclosing(http: aiohttp.ClientSessi
 
 
 async def test_les_fails_closed_when_the_platform_is_unreachable(http: aiohttp.ClientSession) -> None:
-    settings = make_settings(les_privacy_url="http://127.0.0.1:9/v1/privacy/check", mlp_retries=0)
-    les = await _les_with_http_privacy(settings)
+    les = await _les_with_http_privacy(make_les_settings(les_privacy_url="http://127.0.0.1:9/v1/privacy/check"))
     try:
-        client = MlpClient(http, settings.model_copy(update={"les_url": str(les.make_url("/mlp"))}))
+        client = MlpClient(http, make_settings(les_url=str(les.make_url("/mlp")), mlp_retries=0))
         with pytest.raises(LesSystemFailure) as info:
             await client.locate(GRANTED)
         assert info.value.result_code == ResultCode.SYSTEM_FAILURE

@@ -14,7 +14,8 @@ from lbs.mlp.xmlsafe import parse_xml
 from lbs.settings import Settings
 from les_simulator.les.clock import VirtualClock
 from les_simulator.les.push import basic_auth
-from tests.les.conftest import Les, Platform, eventually, make_settings
+from les_simulator.settings import LesSettings
+from tests.les.conftest import Les, Platform, eventually, make_les_settings
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PUSH_USER, PUSH_PWD = Settings().mlp_push_user, Settings().mlp_push_pwd
@@ -65,9 +66,9 @@ def pos_codes(service: ET.Element) -> dict[str, int]:
 
 
 @pytest.fixture
-def les_settings() -> Settings:
+def les_settings() -> LesSettings:
     grants = [(f"+{n}", "theasp", "exact") for n in OURS.values()]
-    return make_settings(les_clients={"theasp": "thepwd", "demo": "demo"}, privacy_test_grants=grants)
+    return make_les_settings(les_clients={"theasp": "thepwd", "demo": "demo"}, privacy_test_grants=grants)
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in FIXTURES.glob("*.xml")))

@@ -11,19 +11,19 @@ import pytest
 from lbs.clock import system_clock
 from lbs.mlp import AreaTrigger, Circle, LesProtocolError, PolygonArea, ReportRequest, ResultCode
 from lbs.mlp.showcase import show_triggered_reports
-from lbs.settings import Settings
 from les_simulator.les.keys import TRIGGERS_KEY
 from les_simulator.les.push import basic_auth
-from tests.les.conftest import DENIED, GRANTED, START, Les, Platform, eventually, make_settings
+from les_simulator.settings import LesSettings
+from tests.les.conftest import DENIED, GRANTED, START, Les, Platform, eventually, make_les_settings, make_settings
 from tests.les.test_control import call
 
 FIVE = ("+32470000010", "+32470000014")  # a range of five subscribers, none granted: self-requested below
 
 
 @pytest.fixture
-def les_settings() -> Settings:
+def les_settings() -> LesSettings:
     grants = [(f"+3247000001{i}", "demo", "exact") for i in range(5)] + [(GRANTED, "demo", "exact")]
-    return make_settings(privacy_test_grants=grants)
+    return make_les_settings(privacy_test_grants=grants)
 
 
 async def test_periodic_reports_for_a_range_until_stopped(les: Les, platform: Platform) -> None:
@@ -142,7 +142,8 @@ async def test_async_slir_is_pushed_as_slirep(platform: Platform) -> None:
 
 
 async def test_receiver_refuses_garbage_with_a_gem(les: Les, platform: Platform) -> None:
-    auth = {"Authorization": basic_auth(les.settings.mlp_push_user, les.settings.mlp_push_pwd)}
+    settings = make_settings()
+    auth = {"Authorization": basic_auth(settings.mlp_push_user, settings.mlp_push_pwd)}
     async with les.http.post(platform.push_url, data=b"<svc_result><slia/></svc_result>", headers=auth) as r:
         assert r.status == 400
         assert 'resid="105"' in await r.text()
@@ -151,7 +152,7 @@ async def test_receiver_refuses_garbage_with_a_gem(les: Les, platform: Platform)
 
 async def test_showcase_step_prints_reports_in_words(les: Les, http: aiohttp.ClientSession) -> None:
     lines: list[str] = []
-    settings = les.settings.model_copy(update={"les_url": les.url})
+    settings = make_settings(les_url=les.url)
     task = asyncio.create_task(
         show_triggered_reports(settings, http, DENIED, clock=system_clock, out=lines.append, count=2)
     )

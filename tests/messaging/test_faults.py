@@ -18,7 +18,7 @@ import pytest
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from api.demo import start_platform, start_smsc
+from api.demo import smsc_settings_for, start_platform, start_smsc
 from api.demo_data import load
 from api.keys import MESSAGING_KEY, METRICS_KEY
 from lbs.messaging import outbox, sweep
@@ -80,7 +80,7 @@ class TcpProxy:
 
 @contextlib.asynccontextmanager
 async def platform(settings: Settings, platform_settings: Settings) -> AsyncIterator[web.Application]:
-    stop_smsc = await start_smsc(settings)
+    stop_smsc = await start_smsc(smsc_settings_for(settings))
     app, stop_platform = await start_platform(platform_settings)
     try:
         yield app

@@ -10,7 +10,7 @@ import aiohttp
 import asyncpg
 import redis.asyncio as aioredis
 
-from api.demo import start_platform, start_smsc
+from api.demo import smsc_settings_for, start_platform, start_smsc
 from api.demo_data import load
 from api.keys import MESSAGING_KEY
 from lbs.messaging import outbox
@@ -44,9 +44,8 @@ def test_receipt_dates_with_and_without_seconds() -> None:
 async def test_receipts_with_seconds_do_not_break_the_bind(
     settings: Settings, db: asyncpg.Connection[Any], redis_client: aioredis.Redis
 ) -> None:
-    settings = settings.model_copy(update={"smsc_dlr_seconds": True})
     await load(db, settings)
-    stop_smsc = await start_smsc(settings)
+    stop_smsc = await start_smsc(smsc_settings_for(settings, smsc_dlr_seconds=True))
     app, stop_platform = await start_platform(settings)
     try:
         core = app[MESSAGING_KEY]
@@ -65,7 +64,7 @@ async def test_smsc_restart_mid_stream_loses_nothing(
     """The SMSC goes down for a second with MTs in flight and comes back with its store (as a real one does)."""
     await load(db, settings)
     await db.execute("UPDATE short_codes SET throughput_tps = 100")
-    stop_smsc = await start_smsc(settings)
+    stop_smsc = await start_smsc(smsc_settings_for(settings))
     app, stop_platform = await start_platform(settings)
     control = f"http://127.0.0.1:{settings.smsc_control_port}"
     try:

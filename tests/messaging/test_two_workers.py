@@ -9,7 +9,7 @@ import aiohttp
 import asyncpg
 import redis.asyncio as aioredis
 
-from api.demo import start_platform, start_smsc
+from api.demo import smsc_settings_for, start_platform, start_smsc
 from api.demo_data import load
 from api.keys import MESSAGING_KEY
 from lbs.messaging.outbox import MtRequest
@@ -25,7 +25,7 @@ async def test_two_workers_share_the_tier(
 ) -> None:
     await load(db, settings)
     await db.execute("UPDATE short_codes SET throughput_tps = $1", TIER)
-    stop_smsc = await start_smsc(settings)
+    stop_smsc = await start_smsc(smsc_settings_for(settings))
     app_a, stop_a = await start_platform(settings)
     second = {"api_port": free_port(), "mlp_push_port": free_port()}  # a second API process: its own listeners
     _, stop_b = await start_platform(settings.model_copy(update=second))

@@ -15,7 +15,7 @@ from h3.api.basic_int import cell_to_latlng, latlng_to_cell
 
 from api.app import create_app
 from api.camara import setup_camara_routes
-from api.demo import start_les
+from api.demo import les_settings_for, start_les
 from api.demo_data import load
 from api.pois import setup_poi_routes
 from lbs.apikeys import create_key
@@ -58,9 +58,7 @@ class Api:
 
 @pytest.fixture
 async def api(settings: Settings, db: asyncpg.Connection[Any]) -> AsyncIterator[Api]:
-    settings = settings.model_copy(update={
-        "smpp_enabled": False, "les_latency_scale": 0.0, "les_absent_share": 0.0,
-    })  # fmt: skip
+    settings = settings.model_copy(update={"smpp_enabled": False})
     await load(db, settings)
     key = await create_key(db, role="provider", name="cg", provider="CityGuide")
     pool = await create_pool(settings)
@@ -70,7 +68,7 @@ async def api(settings: Settings, db: asyncpg.Connection[Any]) -> AsyncIterator[
         await consent.grant(COARSE, "CITYGUIDE", Purpose.ACTIVE_LOOKUP, Precision.COARSE, source)
     finally:
         await pool.close()
-    stop_les = await start_les(settings)
+    stop_les = await start_les(les_settings_for(settings, les_latency_scale=0.0, les_absent_share=0.0))
     app = create_app(settings)
     setup_poi_routes(app)
     setup_camara_routes(app)

@@ -16,7 +16,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from api.app import create_app
-from api.demo import start_les, start_smsc
+from api.demo import les_settings_for, smsc_settings_for, start_les, start_smsc
 from api.demo_data import load
 from api.keys import MESSAGING_KEY
 from api.pois import setup_poi_routes
@@ -57,7 +57,7 @@ async def scenario(
             await consent.grant(msisdn, "CITYGUIDE", Purpose.ACTIVE_LOOKUP, Precision.EXACT, source)
     finally:
         await pool.close()
-    stops = [await start_les(settings), await start_smsc(settings)]
+    stops = [await start_les(les_settings_for(settings)), await start_smsc(smsc_settings_for(settings))]
     runner = await start_platform(settings)
     try:
         async with aiohttp.ClientSession() as session:

@@ -16,6 +16,7 @@ import pytest
 from lbs.devmode import PLATFORM_SECRETS, DefaultSecretsRefused, refuse_default_secrets
 from lbs.settings import Settings
 from les_simulator.devmode import LES_SECRETS, SMSC_SECRETS, DefaultLoginsRefused, refuse_default_logins
+from les_simulator.settings import LesSettings, SmscSettings
 from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -70,7 +71,15 @@ def test_an_empty_or_reused_development_value_is_refused(name: str, value: str) 
     ],
 )
 def test_the_emulators_refuse_their_development_logins(names: tuple[str, ...], setting: str, value: object) -> None:
-    real = Settings(dev_mode=False, **REAL, **REAL_EMULATORS)
+    real: LesSettings | SmscSettings
+    if names == LES_SECRETS:
+        real = LesSettings(
+            dev_mode=False,
+            privacy_internal_key=REAL["privacy_internal_key"],
+            les_clients=REAL_EMULATORS["les_clients"],
+        )
+    else:
+        real = SmscSettings(dev_mode=False, smsc_accounts=REAL_EMULATORS["smsc_accounts"])
     refuse_default_logins(real, names)
     with pytest.raises(DefaultLoginsRefused) as info:
         refuse_default_logins(real.model_copy(update={setting: value}), names)

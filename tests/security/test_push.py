@@ -10,6 +10,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from api.demo import les_settings_for
 from api.keys import MLP_CLIENT_KEY
 from lbs.mlp import MemoryOpenRequests, PushReceiver, RedisOpenRequests, ReportRequest
 from lbs.mlp.receiver import PushRefused, checked_reports, push_app
@@ -213,8 +214,8 @@ async def test_the_les_presents_the_push_credentials_and_reports_reach_the_strea
     """Over both real apps: the platform's client opens a TLRR (recording its req_id), the LES emulator pushes with
     the pushaddr's credentials; after TLRSR the req_id is closed and a replayed report is refused."""
     grant = "+32470000001"
-    les_settings = platform.settings.model_copy(
-        update={"les_latency_scale": 0.0, "les_absent_share": 0.0, "privacy_test_grants": [(grant, "demo", "exact")]}
+    les_settings = les_settings_for(
+        platform.settings, les_latency_scale=0.0, les_absent_share=0.0, privacy_test_grants=[(grant, "demo", "exact")]
     )
     les = web.AppRunner(create_les_app(les_settings, privacy=LocalPrivacyChecker.from_settings(les_settings)))
     await les.setup()
@@ -241,8 +242,8 @@ async def test_the_les_presents_the_push_credentials_and_reports_reach_the_strea
 async def test_the_les_pushes_nothing_a_receiver_with_other_credentials_takes(platform: Platform) -> None:
     """The LES sends what the pushaddr says; a platform whose receiver expects another password takes nothing."""
     grant = "+32470000001"
-    les_settings = platform.settings.model_copy(
-        update={"les_latency_scale": 0.0, "les_absent_share": 0.0, "privacy_test_grants": [(grant, "demo", "exact")]}
+    les_settings = les_settings_for(
+        platform.settings, les_latency_scale=0.0, les_absent_share=0.0, privacy_test_grants=[(grant, "demo", "exact")]
     )
     les = web.AppRunner(create_les_app(les_settings, privacy=LocalPrivacyChecker.from_settings(les_settings)))
     await les.setup()

@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestClient
 from aiosmpplib import ESME, AbstractHook, BindMode, DeliverSm, SmppMessage
 from aiosmpplib.retrytimer import SimpleExponentialBackoff
 
-from lbs.settings import Settings
+from les_simulator.settings import SmscSettings
 from les_simulator.smsc import SmscEmulator, create_smsc_control_app
 
 ACCOUNTS = {"demo": "demo", "other": "secret"}
@@ -69,8 +69,8 @@ async def eventually(predicate: Callable[[], bool], within_s: float = 5.0) -> No
 
 
 @pytest.fixture
-def smsc_settings() -> Settings:
-    return Settings(
+def smsc_settings() -> SmscSettings:
+    return SmscSettings(
         smsc_host="127.0.0.1",
         smsc_port=0,
         smsc_accounts=ACCOUNTS,
@@ -82,7 +82,7 @@ def smsc_settings() -> Settings:
 
 
 @pytest.fixture
-async def smsc(smsc_settings: Settings) -> AsyncIterator[SmscEmulator]:
+async def smsc(smsc_settings: SmscSettings) -> AsyncIterator[SmscEmulator]:
     emulator = SmscEmulator(smsc_settings)
     await emulator.start(port=0)
     yield emulator

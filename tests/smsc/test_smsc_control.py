@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from lbs.settings import Settings
+from les_simulator.settings import SmscSettings
 from les_simulator.smsc import SmscEmulator, create_smsc_app
 from les_simulator.smsc.keys import SMSC
 from tests.smsc.conftest import EsmeFactory, eventually
@@ -100,7 +100,7 @@ async def test_national_msisdn_in_path_is_normalised(smsc: SmscEmulator, esme: E
     assert [m["text"] for m in inbox] == ["national"]
 
 
-async def test_deployable_app_starts_the_smpp_listener(smsc_settings: Settings) -> None:
+async def test_deployable_app_starts_the_smpp_listener(smsc_settings: SmscSettings) -> None:
     app = create_smsc_app(smsc_settings)
     async with TestClient(TestServer(app)) as client:
         emulator = app[SMSC]
@@ -111,7 +111,7 @@ async def test_deployable_app_starts_the_smpp_listener(smsc_settings: Settings) 
 
 
 def test_every_smsc_setting_is_documented() -> None:
-    for name, info in Settings.model_fields.items():
+    for name, info in SmscSettings.model_fields.items():
         if name.startswith("smsc_"):
             assert info.description, name
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from aiosmpplib import SmppCommandStatus, SubmitSmResp
 
-from lbs.settings import Settings
+from les_simulator.settings import SmscSettings
 from les_simulator.smsc import SmscEmulator
 from tests.smsc.conftest import EsmeFactory, RawClient, bind_pdu, eventually, header, submit_sm_pdu
 from tests.smsc.test_smsc_flow import HANDSET, mt
@@ -61,7 +61,7 @@ async def test_throttled_per_bind(control: Any, bound_raw: RawClient) -> None:
     assert statuses.count(SmppCommandStatus.ESME_RTHROTTLED) >= 12  # refill while the burst is read
 
 
-async def test_account_rate_from_settings(smsc_settings: Settings, raw: Any) -> None:
+async def test_account_rate_from_settings(smsc_settings: SmscSettings, raw: Any) -> None:
     smsc = SmscEmulator(smsc_settings.model_copy(update={"smsc_account_tps": {"demo": 1.0}}))
     await smsc.start(port=0)
     try:

@@ -14,7 +14,7 @@ from smpp.pdu import operations as op
 from smpp.pdu import pdu_types as pt
 from smpp.pdu.pdu_encoding import PDUEncoder
 
-from lbs.settings import Settings
+from les_simulator.settings import SmscSettings
 from les_simulator.smsc import SmscEmulator
 from les_simulator.smsc.handsets import InboxMessage
 from les_simulator.smsc.wire import RawHeader, decode_deliver_sm
@@ -192,7 +192,7 @@ async def test_receipt_wire_format(smsc: SmscEmulator, bound_raw: RawClient) -> 
     assert receipt.parse_receipt()["id"] == message_id  # aiosmpplib reads the 10-digit dates
 
 
-async def test_receipt_dates_with_seconds_are_opt_in(smsc_settings: Settings, raw: RawFactory) -> None:
+async def test_receipt_dates_with_seconds_are_opt_in(smsc_settings: SmscSettings, raw: RawFactory) -> None:
     emulator = SmscEmulator(smsc_settings.model_copy(update={"smsc_dlr_seconds": True}))
     port = await emulator.start(port=0)
     try:

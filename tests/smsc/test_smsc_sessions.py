@@ -11,7 +11,7 @@ from aiosmpplib import BindMode, SmppCommandStatus, SmppError, SubmitSmResp
 from aiosmpplib.retrytimer import SimpleExponentialBackoff
 from smpp.pdu.pdu_encoding import PDUEncoder
 
-from lbs.settings import Settings
+from les_simulator.settings import SmscSettings
 from les_simulator.smsc import SmscEmulator
 from tests.smsc.conftest import (
     ClosingEsme,
@@ -173,7 +173,7 @@ async def test_esme_errors_on_mo(smsc: SmscEmulator, bound_raw: RawClient, statu
     await eventually(lambda: mo.status == outcome)
 
 
-async def test_smsc_restart_mid_stream(smsc_settings: Settings, esme: EsmeFactory) -> None:
+async def test_smsc_restart_mid_stream(smsc_settings: SmscSettings, esme: EsmeFactory) -> None:
     """Stop the SMSC with binds up and start a new one on the same port: the ESME rebinds and carries on."""
     first = SmscEmulator(smsc_settings)
     port = await first.start(port=0)
@@ -255,7 +255,7 @@ async def test_generic_nack_from_the_esme_fails_the_mo(smsc: SmscEmulator, bound
     assert mo.errors == ["ESME_RINVCMDLEN"]
 
 
-async def test_store_on_disk_carries_over_to_a_new_emulator(smsc_settings: Settings, tmp_path: Any) -> None:
+async def test_store_on_disk_carries_over_to_a_new_emulator(smsc_settings: SmscSettings, tmp_path: Any) -> None:
     """A graceful stop writes what the SMSC owes; the next emulator on that path delivers it, once."""
     settings = smsc_settings.model_copy(update={"smsc_store_path": str(tmp_path / "smsc.json")})
     first = SmscEmulator(settings)
