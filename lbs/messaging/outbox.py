@@ -121,7 +121,8 @@ async def _enqueue(conn: Conn, req: MtRequest, *, now: datetime, pseudonym_key: 
     status = "queued" if not_before <= now else "deferred"
     row_id = await conn.fetchval(
         "INSERT INTO mt_messages (msisdn, source, body, encoding, segments, message_class, brand, application_id,"
-        " flash, status, not_before, idempotency_key) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)"
+        " flash, status, not_before, idempotency_key, created_at, updated_at)"
+        " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$13)"  # created_at: the clock's, as retention compares
         " ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
         msisdn,
         source,
@@ -135,6 +136,7 @@ async def _enqueue(conn: Conn, req: MtRequest, *, now: datetime, pseudonym_key: 
         status,
         not_before,
         req.idempotency_key,
+        now,
     )
     if row_id is None:
         return Enqueued(None, "duplicate")

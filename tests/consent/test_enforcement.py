@@ -11,6 +11,7 @@ import asyncpg
 import pytest
 from aiohttp import web
 
+from api.demo import les_settings_for
 from api.keys import CONSENT_KEY, LOCATION_KEY, MLP_CLIENT_KEY, PG_POOL_KEY
 from lbs.consent import audit, registry
 from lbs.consent.decision import Precision, Purpose
@@ -53,7 +54,7 @@ class AllowAll(LocalPrivacyChecker):
 @pytest.fixture
 async def open_les(settings: Settings) -> AsyncIterator[str]:
     port = free_port()
-    runner = web.AppRunner(create_les_app(settings.model_copy(update={"les_port": port}), privacy=AllowAll()))
+    runner = web.AppRunner(create_les_app(les_settings_for(settings, les_port=port), privacy=AllowAll()))
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     yield f"http://127.0.0.1:{port}"

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
 import pytest
 
-from api.keys import CONSENT_KEY, PG_POOL_KEY
+from api.keys import CLOCK_KEY, CONSENT_KEY, PG_POOL_KEY
 from lbs.apikeys import create_key
 from lbs.consent import audit, privacy_ops
 from lbs.consent.decision import Purpose, Reason
@@ -185,7 +185,7 @@ async def test_retention_with_a_virtual_clock(stack: Stack, keys: dict[str, str]
     status, data = await call(stack, "PUT", "/v1/privacy/retention", keys["officer"], json={"message_bodies_s": -1})
     assert status == 400
     pool = stack.app[PG_POOL_KEY]
-    now = datetime.now(UTC)
+    now = stack.app[CLOCK_KEY]()
     assert (await privacy_ops.run_retention(pool, stack.settings, now + timedelta(minutes=59)))["message_bodies"] == 0
     touched = await privacy_ops.run_retention(pool, stack.settings, now + timedelta(minutes=61))
     assert touched["message_bodies"] == 2  # the MO and its reply

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import subprocess
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
@@ -156,12 +157,18 @@ async def test_postgres_outage_sending_resumes_and_nothing_is_sent_twice(
     assert metrics.get_sample_value("lbs_task_restarts_total", {"task": "mt-results"}) >= 1
 
 
+# A real service runs on real time, like the machine's PostgreSQL: a faked clock (libfaketime, used to run the
+# suite at any hour) stays with the processes under test and is not preloaded into redis-server.
+SERVICE_ENV = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD" and not k.startswith("FAKETIME")}
+
+
 def start_redis(port: int) -> subprocess.Popen[bytes]:
     """A redis-server of this test's own, so that it can be stopped and started again."""
     return subprocess.Popen(
         ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no", "--bind", "127.0.0.1"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        env=SERVICE_ENV,
     )
 
 
