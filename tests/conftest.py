@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import secrets
 import socket
 from collections.abc import AsyncIterator, Iterator
@@ -29,10 +30,40 @@ TEST_REDIS_DB = int(os.environ.get("LBS_TEST_REDIS_DB", "15"))
 KEEP_TABLES = ("spatial_ref_sys", "alembic_version")
 
 
+def _ephemeral_low() -> int:
+    """The first port the kernel hands to outgoing connections (Linux: 32768 unless configured)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+# Ports handed out in this process: a server a test stopped may keep its port a while; never hand it out again.
+_GIVEN: set[int] = set()
+_PICK = random.Random()  # not seeded: parallel sessions on one machine pick different ports
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port free now and *below* the ephemeral range.
+
+    A port from ``bind(("127.0.0.1", 0))`` comes from the ephemeral range, which the kernel also uses for every
+    outgoing connection (database, Redis, HTTP clients): between the pick and the server's bind, one of those could
+    take it ("address already in use", seen in about one full run in three). Below the range nothing takes a port
+    on its own.
+    """
+    for _ in range(200):
+        port = _PICK.randrange(20_000, min(_ephemeral_low(), 32_768))
+        if port in _GIVEN:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _GIVEN.add(port)
+        return port
+    raise RuntimeError("no free port below the ephemeral range")
 
 
 def with_database(url: str, name: str) -> str:
