@@ -16,7 +16,7 @@ import asyncpg
 from aiohttp import web
 
 from api.root import MESSAGING, ROLES, SERVE_ROLES
-from lbs.clock import Clock, FrozenClock, RunningClock, parse_instant
+from lbs.clock import Clock, parse_instant, pinned
 from lbs.settings import Settings
 
 if TYPE_CHECKING:
@@ -145,8 +145,7 @@ async def start_all(settings: Settings, at: datetime | None = None) -> tuple[web
     """
     if at is None and settings.clock_at:
         at = parse_instant(settings.clock_at)
-    clock = settings.make_clock() if at is None else (FrozenClock(at) if settings.clock_frozen else RunningClock(at))
-    start_at = at
+    clock = settings.make_clock() if at is None else pinned(at, settings.clock_frozen)
     stops: list[Stop] = []
 
     async def stop() -> None:
@@ -159,7 +158,7 @@ async def start_all(settings: Settings, at: datetime | None = None) -> tuple[web
             await _part(
                 "LES emulator",
                 f"{settings.les_host}:{settings.les_port}",
-                start_les(les_settings_for(settings), start_at),
+                start_les(les_settings_for(settings), at),
             )
         )
         stops.append(await _part("SMSC emulator", smsc_at, start_smsc(smsc_settings_for(settings))))

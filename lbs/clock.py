@@ -69,9 +69,11 @@ class RunningClock:
         return self.start + timedelta(seconds=self._monotonic() - self._t0)
 
 
+def pinned(at: datetime, frozen: bool) -> Clock:
+    """A clock pinned at ``at``: standing still there, or running on from it."""
+    return FrozenClock(at) if frozen else RunningClock(at)
+
+
 def clock_from(at: str, frozen: bool) -> Clock:
     """The clock the settings ask for: real time when ``at`` is empty, else pinned at ``at`` (frozen or running)."""
-    if not at:
-        return system_clock
-    instant = parse_instant(at)
-    return FrozenClock(instant) if frozen else RunningClock(instant)
+    return pinned(parse_instant(at), frozen) if at else system_clock
